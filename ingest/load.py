@@ -1,0 +1,200 @@
+"""Load: bytes of a file (or a fetched URL) → an Article with a title and clean text.
+
+Anything a text editor would open is read (UTF-8, UTF-16/32 with BOM, Latin-1/cp1252); only true garbage
+is refused, with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from sourcechat.errors import SourceError
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ""}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Article:
+    source: str  # the file name: the article's id in citations and eval sets
+    title: str
+    text: str  # cleaned text; chunk and citation offsets point into it
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def decode_text(data: bytes) -> str:
+    """Decode like a forgiving text editor: BOM first, then UTF-8, then cp1252/Latin-1 for old files."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise SourceError(f"not valid {encoding.upper()} despite its byte-order mark") from exc
+    if b"\x00" in data:
+        raise SourceError("binary data, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    if _looks_binary(text):
+        raise SourceError("binary data, not text")
+    return text
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:20000]
+    if not sample:
+        return False
+    control = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f\v")
+    return control / len(sample) > 0.02
+
+
+# --- cleaning ---------------------------------------------------------------------------------------
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def clean_text(text: str) -> str:
+    """Normalise what differs between editors and sites, keep everything a reader would see."""
+    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = re.sub(r"[ \t\f\v]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+# --- titles -----------------------------------------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
+_WIKI_HEADING = re.compile(r"^\s*=+\s*(.+?)\s*=+\s*$")
+_MD_HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    fields = {}
+    for line in match.group(1).splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip().lower()] = value.strip().strip("\"'")
+    return fields, text[match.end():]
+
+
+def first_heading(text: str) -> str | None:
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        for pattern in (_WIKI_HEADING, _MD_HEADING):
+            match = pattern.match(line)
+            if match:
+                return match.group(1)
+        return None
+    return None
+
+
+def first_line_title(text: str, limit: int = 100) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _finish(source: str, title: str | None, body: str) -> Article:
+    text = clean_text(body)
+    if not text:
+        raise SourceError("no text in it (empty file?)")
+    if len(re.findall(r"\w", text)) < 3:
+        raise SourceError("no readable words in it")
+    return Article(source=source, title=(title or "").strip() or first_line_title(text), text=text)
+
+
+# --- formats ----------------------------------------------------------------------------------------
+
+
+def parse_text(source: str, data: bytes) -> Article:
+    fields, body = split_front_matter(decode_text(data).lstrip("\ufeff"))
+    title = fields.get("title") or first_heading(body)
+    body = "\n".join(_MD_HEADING.sub(r"\1", line) for line in body.splitlines())
+    return _finish(source, title, body)
+
+
+def parse_html(source: str, data: bytes) -> Article:
+    import trafilatura
+
+    html = decode_text(data)
+    body = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
+    if not body or not body.strip():
+        raise SourceError("no readable article text in this HTML page")
+    metadata = trafilatura.extract_metadata(html)
+    title = metadata.title if metadata is not None and metadata.title else None
+    if not title:
+        match = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
+        title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
+    return _finish(source, title, body)
+
+
+def parse_pdf(source: str, data: bytes) -> Article:
+    import logging
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+    except Exception as exc:  # pypdf raises many types for broken files
+        raise SourceError(f"unreadable PDF ({type(exc).__name__}: {exc})".split("\n")[0]) from exc
+    body = "\n\n".join(pages)
+    if not body.strip():
+        raise SourceError("the PDF has no extractable text (scanned images?)")
+    return _finish(source, str(meta_title) if meta_title else None, body)
+
+
+def parse_article(source: str, data: bytes) -> Article:
+    """Pick the parser by file suffix; an unknown suffix is read as text if it is text."""
+    if not data.strip():
+        raise SourceError("empty file")
+    suffix = Path(source).suffix.lower()
+    if suffix in PDF_SUFFIXES or data.startswith(b"%PDF-"):
+        return parse_pdf(source, data)
+    if suffix in HTML_SUFFIXES:
+        return parse_html(source, data)
+    return parse_text(source, data)
+
+
+def load_article(path: Path) -> Article:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read it: {exc.strerror or exc}") from exc
+    return parse_article(path.name, data)

@@ -1,0 +1,154 @@
+"""Answer: the default, offline, extractive answerer.
+
+It never writes a word the sources do not hold: the short answer is a span of a cited sentence (a date,
+a number, a name, a title...), the reply quotes that sentence, and when no evidence covers the question
+it refuses and shows the nearest passages instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from rag.evidence import Evidence, VectorCache, uncovered_terms
+from rag.index import Snapshot
+from rag.question import ANY, DATE, DURATION, KEY, NUMBER, ORG, PERSON, PLACE, WORK, QuestionInfo
+from rag.text import content_stems, fold, parse
+from sourcechat.settings import Settings
+
+_LABEL_KIND = {
+    "DATE": DATE, "TIME": DURATION, "CARDINAL": NUMBER, "ORDINAL": NUMBER, "QUANTITY": NUMBER,
+    "PERCENT": NUMBER, "MONEY": NUMBER, "PERSON": PERSON, "ORG": ORG, "NORP": ORG, "GPE": PLACE,
+    "LOC": PLACE, "FAC": PLACE, "WORK_OF_ART": WORK, "EVENT": WORK, "PRODUCT": WORK,
+}
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+                 "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth")
+_PATTERNS: list[tuple[str, str]] = [
+    (rf"\b(?:(?:{_MONTHS}) \d{{1,2}}, \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|(?:{_MONTHS})(?: of)? \d{{4}})\b", DATE),
+    (r"\b(?:19|20)\d{2}(?:[–-](?:19|20)\d{2})?\b", DATE),
+    (r"\b\d{1,2}:\d{2}\b", DURATION),
+    (rf"\b(?:\d+|{_NUMBER_WORDS}|more than \d+(?: straight)?)[- ](?:minutes?|years?|weeks?|days?|hours?|seconds?)\b",
+     DURATION),
+    (r"(?:\bnumber |#)\d+\b", NUMBER),
+    (r"\b\d+(?:st|nd|rd|th)?\b", NUMBER),
+    (rf"\b(?:{_NUMBER_WORDS})\b", NUMBER),
+    (r"[“\"]([^”\"]{1,80}?)[”\"]", WORK),
+    (r"\bkey of ([A-G](?:[- ](?:flat|sharp))? (?:major|minor))", KEY),
+    (r"\b[A-Z][\w'’.&-]*(?:\s+(?:of |the |and |& )?[A-Z][\w'’.&-]*)*", ANY),
+]
+_INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ]{1,30}):\s*(.+)$")
+
+
+@dataclass
+class Candidate:
+    text: str
+    kind: str
+    start: int
+    end: int
+    bonus: float = 0.0
+
+
+def candidates(sentence: str) -> list[Candidate]:
+    """Every span of the sentence that could be a short answer, with its kind."""
+    found: list[Candidate] = []
+    doc = parse(sentence)
+    for ent in doc.ents:
+        kind = _LABEL_KIND.get(ent.label_)
+        if kind:
+            text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER} else ent.text
+            found.append(Candidate(text.strip(" ,.;:"), kind, ent.start_char, ent.end_char))
+    for pattern, kind in _PATTERNS:
+        for match in re.finditer(pattern, sentence):
+            group = 1 if match.groups() else 0
+            text = match.group(group).strip(" ,.;:")
+            if text:
+                bonus = 0.15 if kind in {WORK, KEY} else 0.0
+                found.append(Candidate(text, kind, match.start(group), match.end(group), bonus))
+    infobox = _INFOBOX.match(sentence)
+    if infobox:
+        found.append(Candidate(infobox.group(2).strip(), ANY, infobox.start(2), infobox.end(2), 0.2))
+    if sentence.startswith("|"):
+        offset = 0
+        for cell in sentence.split("|"):
+            if cell.strip():
+                start = sentence.index(cell, offset)
+                found.append(Candidate(cell.strip(), ANY, start, start + len(cell)))
+            offset += len(cell) + 1
+    return found
+
+
+def _term_positions(sentence: str, info: QuestionInfo) -> list[int]:
+    folded = fold(sentence)
+    positions = []
+    for term in info.terms:
+        for match in re.finditer(re.escape(term.stem[:max(4, len(term.stem) - 1)]), folded):
+            positions.append(match.start())
+    return positions
+
+
+def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, positions: list[int]) -> float | None:
+    """How well a span answers the question; None when it cannot (wrong kind, or it repeats the question)."""
+    expects = info.expects
+    if candidate.kind in expects:
+        kind_score = 1.0 if candidate.kind == expects[0] else 0.7
+    elif ANY in expects:
+        kind_score = 0.3
+    elif candidate.kind == ANY:
+        kind_score = 0.25 if expects[0] in {PERSON, ORG, PLACE, WORK} else None
+    else:
+        kind_score = None
+    if kind_score is None:
+        return None
+    stems = content_stems(candidate.text)
+    if not stems and candidate.kind not in {NUMBER, DATE, DURATION}:
+        return None
+    overlap = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
+    if stems and overlap >= 1.0:
+        return None
+    score = kind_score + candidate.bonus - 0.8 * overlap
+    if positions:
+        distance = min(min(abs(p - candidate.start), abs(p - candidate.end)) for p in positions)
+        score += 0.35 * math.exp(-distance / 60)
+    infobox = _INFOBOX.match(sentence)
+    if infobox and candidate.start >= infobox.start(2) and set(content_stems(infobox.group(1))) & info.stems:
+        score += 0.6  # "- Released: 2022-05-13" when asked when it was released
+    if DATE in expects and re.search(r"\byear\b", fold(info.text)) and re.fullmatch(r"\d{4}", candidate.text):
+        score += 0.2
+    score -= 0.002 * len(candidate.text)
+    return score
+
+
+@dataclass
+class Choice:
+    evidence: Evidence
+    answer: str
+    start: int  # of the answer span within the sentence
+    score: float
+
+
+def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                  settings: Settings, depth: int = 6) -> tuple[Choice | None, list[str]]:
+    """The best (sentence, span) among evidence that covers the question; else the terms it lacked."""
+    best: Choice | None = None
+    lacking: list[str] = []
+    for item in evidence[:depth]:
+        if item.score < settings.min_evidence:
+            break
+        missing = uncovered_terms(info, item, snap, cache, settings)
+        if missing:
+            lacking = lacking or [t.word for t in missing]
+            continue
+        sentence = item.sentence.text
+        positions = _term_positions(sentence, info)
+        for candidate in candidates(sentence):
+            score = score_candidate(candidate, info, sentence, positions)
+            if score is None:
+                continue
+            total = item.score + 0.5 * score
+            if best is None or total > best.score:
+                best = Choice(item, candidate.text, candidate.start, total)
+        if best is None and info.expects == (ANY,):
+            best = Choice(item, sentence, 0, item.score)
+    return best, ([] if best else lacking)

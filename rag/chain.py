@@ -1,0 +1,72 @@
+"""The retrieval chain (LCEL): condense → retrieve → select evidence → answer with citations.
+
+`Assistant` is the one entry point of `rag/`: the CLI, the web chat and the eval all call `ask`, so the
+three always run the same chain. It is thread-safe and loads the models once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from rag.answerers import make_answerer
+from rag.condense import condense_question
+from rag.evidence import VectorCache, select_evidence
+from rag.index import CorpusIndex
+from rag.question import analyse
+from rag.retrieve import HybridRetriever
+from sourcechat.errors import UserError
+from sourcechat.settings import Settings
+from sourcechat.store import embeddings
+
+
+class Assistant:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.corpus = CorpusIndex(settings)
+        self.retriever = HybridRetriever(settings=settings, corpus=self.corpus, k=settings.top_k)
+        self.cache = VectorCache(settings)
+        self.answerer = make_answerer(settings, self)
+        self.chain = self.build_chain()
+
+    def build_chain(self) -> Runnable:
+        def retrieve(x: dict) -> list:
+            return self.retriever.retrieve(x["query"], x["vector"], x["k"])
+
+        def evidence(x: dict) -> list:
+            return select_evidence(x["info"], x["docs"], x["vector"], self.corpus.snapshot(), self.cache)
+
+        return (
+            RunnablePassthrough.assign(info=RunnableLambda(lambda x: analyse(x["question"])),
+                                       vector=RunnableLambda(lambda x: self.retriever.embed(x["query"])))
+            | RunnablePassthrough.assign(docs=RunnableLambda(retrieve))
+            | RunnablePassthrough.assign(evidence=RunnableLambda(evidence))
+            | self.answerer
+        )
+
+    def validate(self, question: str) -> str:
+        question = " ".join((question or "").split())
+        if not question:
+            raise UserError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise UserError(f"the question is too long ({len(question)} characters; "
+                            f"at most {self.settings.max_question_chars})")
+        return question
+
+    def warm_up(self) -> None:
+        """Load the models and the index now rather than on the first question."""
+        embeddings(self.settings).embed_query("warm up")
+        self.corpus.snapshot()
+        from rag.text import nlp
+
+        nlp()
+
+    def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:
+        started = time.perf_counter()
+        question = self.validate(question)
+        query = condense_question(question, list(history or []))
+        result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return result

