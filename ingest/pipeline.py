@@ -106,7 +106,13 @@ def fetch_url(url: str, settings: Settings) -> tuple[str, bytes]:
 def indexed_articles(collection) -> dict[str, dict]:
     """source → metadata of its first chunk, for every article in the index."""
     got = collection.get(where={"chunk": 0}, include=["metadatas"])
-    return {meta["source"]: meta for meta in got["metadatas"]}
+    known: dict[str, dict] = {}
+    for meta in got["metadatas"]:
+        if meta["source"] in known:  # two versions: a write was cut short; rewrite it next time
+            known[meta["source"]] = {**meta, "file_hash": ""}
+        else:
+            known[meta["source"]] = meta
+    return known
 
 
 def _chunk_ids(source: str, content_hash: str, n: int) -> list[str]:
@@ -220,12 +226,17 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
         for item in pending:
             vectors: list[list[float]] = []
             texts = _embed_texts(item)
-            for i in range(0, len(texts), settings.embed_batch_size):
-                vectors.extend(model.embed_documents(texts[i:i + settings.embed_batch_size]))
-                done += len(texts[i:i + settings.embed_batch_size])
-                if progress:
-                    progress(done, total, item.article.source)
-            _write_article(collection, item, vectors)
+            try:
+                for i in range(0, len(texts), settings.embed_batch_size):
+                    vectors.extend(model.embed_documents(texts[i:i + settings.embed_batch_size]))
+                    done += len(texts[i:i + settings.embed_batch_size])
+                    if progress:
+                        progress(done, total, item.article.source)
+                _write_article(collection, item, vectors)
+            except Exception as exc:  # this article keeps its previous chunks; the others go on
+                report.failed.append({"source": item.article.source, "error": f"{type(exc).__name__}: {exc}"})
+                changed = True  # an upsert may have landed before the failure
+                continue
             changed = True
             report.chunks += len(item.chunks)
             report.sources.append(item.article.source)

@@ -13,30 +13,33 @@ from dataclasses import dataclass
 
 from rag.evidence import Evidence, VectorCache, uncovered_terms
 from rag.index import Snapshot
-from rag.question import ANY, DATE, DURATION, KEY, NUMBER, ORG, PERSON, PLACE, WORK, QuestionInfo
+from rag.question import ANY, DATE, DURATION, KEY, NUMBER, ORG, PERSON, PLACE, RANK, WORK, QuestionInfo
 from rag.text import content_stems, fold, parse
 from sourcechat.settings import Settings
 
 _LABEL_KIND = {
-    "DATE": DATE, "TIME": DURATION, "CARDINAL": NUMBER, "ORDINAL": NUMBER, "QUANTITY": NUMBER,
+    "DATE": DATE, "TIME": DURATION, "CARDINAL": NUMBER, "ORDINAL": RANK, "QUANTITY": NUMBER,
     "PERCENT": NUMBER, "MONEY": NUMBER, "PERSON": PERSON, "ORG": ORG, "NORP": ORG, "GPE": PLACE,
     "LOC": PLACE, "FAC": PLACE, "WORK_OF_ART": WORK, "EVENT": WORK, "PRODUCT": WORK,
 }
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-                 "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth")
+_CARDINAL_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
+_ORDINAL_WORDS = "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth"
+_NUMBER_WORDS = f"{_CARDINAL_WORDS}|{_ORDINAL_WORDS}"
 _PATTERNS: list[tuple[str, str]] = [
     (rf"\b(?:(?:{_MONTHS}) \d{{1,2}}, \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|(?:{_MONTHS})(?: of)? \d{{4}})\b", DATE),
     (r"\b(?:19|20)\d{2}(?:[–-](?:19|20)\d{2})?\b", DATE),
     (r"\b\d{1,2}:\d{2}\b", DURATION),
     (rf"\b(?:\d+|{_NUMBER_WORDS}|more than \d+(?: straight)?)[- ](?:minutes?|years?|weeks?|days?|hours?|seconds?)\b",
      DURATION),
-    (r"(?:\bnumber |#)\d+\b", NUMBER),
-    (r"\b\d+(?:st|nd|rd|th)?\b", NUMBER),
-    (rf"\b(?:{_NUMBER_WORDS})\b", NUMBER),
+    (r"(?:\bnumber |#)\d+\b", RANK),
+    (r"\b\d+(?:st|nd|rd|th)\b", RANK),
+    (r"\b(?!(?:19|20)\d\d\b)\d+\b", NUMBER),
+    (rf"\b(?:{_CARDINAL_WORDS})\b", NUMBER),
+    (rf"\b(?:{_ORDINAL_WORDS})\b", RANK),
     (r"[“\"]([^”\"]{1,80}?)[”\"]", WORK),
     (r"\bkey of ([A-G](?:[- ](?:flat|sharp))? (?:major|minor))", KEY),
-    (r"\b[A-Z][\w'’.&-]*(?:\s+(?:of |the |and |& )?[A-Z][\w'’.&-]*)*", ANY),
+    (r"\b[A-Z][\w'’.&-]*(?:\s+(?:of |the |and |& )?[A-Z][\w'’.&-]*){0,4}\b(?![\w'’]* [A-Z])", ANY),
 ]
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ]{1,30}):\s*(.+)$")
 
@@ -57,7 +60,9 @@ def candidates(sentence: str) -> list[Candidate]:
     for ent in doc.ents:
         kind = _LABEL_KIND.get(ent.label_)
         if kind:
-            text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER} else ent.text
+            text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER, RANK} else ent.text
+            if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
+                kind = DATE
             found.append(Candidate(text.strip(" ,.;:"), kind, ent.start_char, ent.end_char))
     for pattern, kind in _PATTERNS:
         for match in re.finditer(pattern, sentence):
@@ -79,16 +84,21 @@ def candidates(sentence: str) -> list[Candidate]:
     return found
 
 
-def _term_positions(sentence: str, info: QuestionInfo) -> list[int]:
+def _term_positions(sentence: str, info: QuestionInfo, idf: dict[str, float]) -> list[tuple[int, float]]:
+    """Where the question's terms occur in the sentence, each with its weight (rare words weigh more)."""
     folded = fold(sentence)
     positions = []
     for term in info.terms:
+        if term.pos == "TYPE":
+            continue
+        weight = idf.get(term.stem, 6.0)
         for match in re.finditer(re.escape(term.stem[:max(4, len(term.stem) - 1)]), folded):
-            positions.append(match.start())
+            positions.append((match.start(), weight))
     return positions
 
 
-def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, positions: list[int]) -> float | None:
+def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, positions: list[tuple[int, float]],
+                    topic: set[str]) -> float | None:
     """How well a span answers the question; None when it cannot (wrong kind, or it repeats the question)."""
     expects = info.expects
     if candidate.kind in expects:
@@ -102,15 +112,17 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
     if kind_score is None:
         return None
     stems = content_stems(candidate.text)
-    if not stems and candidate.kind not in {NUMBER, DATE, DURATION}:
+    if not stems and candidate.kind not in {NUMBER, RANK, DATE, DURATION}:
         return None
+    known = info.stems | topic
+    if stems and all(s in known for s in stems):
+        return None  # it repeats the question or names the topic itself
     overlap = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
-    if stems and overlap >= 1.0:
-        return None
-    score = kind_score + candidate.bonus - 0.8 * overlap
+    score = kind_score + candidate.bonus - 0.3 * overlap
     if positions:
-        distance = min(min(abs(p - candidate.start), abs(p - candidate.end)) for p in positions)
-        score += 0.35 * math.exp(-distance / 60)
+        total = sum(w for _, w in positions)
+        near = sum(w * math.exp(-min(abs(p - candidate.start), abs(p - candidate.end)) / 40) for p, w in positions)
+        score += 0.5 * near / total
     infobox = _INFOBOX.match(sentence)
     if infobox and candidate.start >= infobox.start(2) and set(content_stems(infobox.group(1))) & info.stems:
         score += 0.6  # "- Released: 2022-05-13" when asked when it was released
@@ -141,9 +153,10 @@ def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
             lacking = lacking or [t.word for t in missing]
             continue
         sentence = item.sentence.text
-        positions = _term_positions(sentence, info)
+        positions = _term_positions(sentence, info, snap.idf)
+        topic = set(content_stems(item.title))
         for candidate in candidates(sentence):
-            score = score_candidate(candidate, info, sentence, positions)
+            score = score_candidate(candidate, info, sentence, positions, topic)
             if score is None:
                 continue
             total = item.score + 0.5 * score

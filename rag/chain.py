@@ -32,15 +32,19 @@ class Assistant:
         self.chain = self.build_chain()
 
     def build_chain(self) -> Runnable:
+        def search_text(x: dict) -> str:
+            return f"{x['query']} {x['info'].expansion}".strip()
+
         def retrieve(x: dict) -> list:
-            return self.retriever.retrieve(x["query"], x["vector"], x["k"])
+            return self.retriever.retrieve(x["search"], x["vector"], x["k"])
 
         def evidence(x: dict) -> list:
             return select_evidence(x["info"], x["docs"], x["vector"], self.corpus.snapshot(), self.cache)
 
         return (
-            RunnablePassthrough.assign(info=RunnableLambda(lambda x: analyse(x["question"])),
-                                       vector=RunnableLambda(lambda x: self.retriever.embed(x["query"])))
+            RunnablePassthrough.assign(info=RunnableLambda(lambda x: analyse(x["question"])))
+            | RunnablePassthrough.assign(search=RunnableLambda(search_text))
+            | RunnablePassthrough.assign(vector=RunnableLambda(lambda x: self.retriever.embed(x["search"])))
             | RunnablePassthrough.assign(docs=RunnableLambda(retrieve))
             | RunnablePassthrough.assign(evidence=RunnableLambda(evidence))
             | self.answerer

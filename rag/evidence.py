@@ -107,25 +107,51 @@ def _close_spelling(word: str, vocabulary: set[str]) -> bool:
 
 def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
                     settings: Settings) -> list[Term]:
-    """The question's required terms that the evidence neither states nor paraphrases.
+    """The question's terms that the evidence cannot stand for; any one of them means "don't answer".
 
-    Names and numbers must appear (a misspelling is forgiven); other words may be paraphrased, judged by
-    the similarity of their embeddings to the evidence's words (threshold calibrated on the eval set).
+    - a name or number must be in the evidence's article (a misspelling is forgiven);
+    - a word the whole collection never uses must be paraphrased in the evidence ("suggested" for
+      "recommended"), judged by embedding similarity, with a threshold calibrated on the eval set;
+    - other words may be missing from the sentence: the collection uses them, and scoring weighs them.
     """
     context = f"{evidence.title} {evidence.context}"
     context_stems = set(content_stems(context))
-    context_words = {w for w in words(context) if len(w) > 2}
+    article = snap.articles[evidence.sentence.source]
+    article_words = _article_words(snap, evidence.sentence.source)
     missing: list[Term] = []
     for term in info.terms:
-        if not term.required or term.stem in context_stems or term.word in fold(context):
+        if not term.required or term.stem in context_stems:
             continue
+        in_corpus = term.stem in snap.article_df or _close_spelling(term.word, _corpus_words(snap))
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
-            if not _close_spelling(term.word, context_words):
+            if term.word not in fold(article.text) and not _close_spelling(term.word, article_words):
                 missing.append(term)
             continue
-        if not _has_paraphrase(term.word, sorted(context_words), cache, settings.synonym_similarity):
+        if in_corpus or term.pos in {"VERB", "ADJ", "ADV"}:
+            continue  # the collection uses the word, or it is an action/quality that is often paraphrased
+        candidates = sorted({w for w in words(context) if len(w) > 2})
+        if not _has_paraphrase(term.word, candidates, cache, settings.synonym_similarity):
             missing.append(term)
     return missing
+
+
+_word_sets: dict[tuple[str, str], set[str]] = {}
+
+
+def _article_words(snap: Snapshot, source: str) -> set[str]:
+    key = (snap.generation + str(id(snap)), source)
+    if key not in _word_sets:
+        _word_sets[key] = {w for w in words(snap.articles[source].text) if len(w) > 2}
+    return _word_sets[key]
+
+
+def _corpus_words(snap: Snapshot) -> set[str]:
+    key = (snap.generation + str(id(snap)), "*")
+    if key not in _word_sets:
+        if len(_word_sets) > 1000:
+            _word_sets.clear()
+        _word_sets[key] = {w for a in snap.articles.values() for w in words(a.text) if len(w) > 2}
+    return _word_sets[key]
 
 
 def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, threshold: float) -> bool:

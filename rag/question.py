@@ -7,34 +7,40 @@ from dataclasses import dataclass
 
 from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse, stem
 
-# Kinds of short answer. A question expects one or more; "ANY" when its wording does not say.
-DATE, NUMBER, DURATION, PERSON, ORG, PLACE, WORK, KEY, ANY = (
-    "DATE", "NUMBER", "DURATION", "PERSON", "ORG", "PLACE", "WORK", "KEY", "ANY")
+# Kinds of short answer. A question expects one or more, best first; "ANY" when its wording does not say.
+DATE, NUMBER, RANK, DURATION, PERSON, ORG, PLACE, WORK, KEY, ANY = (
+    "DATE", "NUMBER", "RANK", "DURATION", "PERSON", "ORG", "PLACE", "WORK", "KEY", "ANY")
 
 _PEOPLE = (r"person|people|critic|producer|rapper|actress|actor|artist|engineer|writer|journalist|reviewer|"
            r"partner|wife|husband|collaborator|musician|singer|director|author|narrator|host|songwriter|"
            r"co-?star|woman|man|girlfriend|friend|character|producers|critics|engineers|moderator")
 _ORGS = (r"publication|magazine|outlet|newspaper|paper|label|labels|company|collective|site|website|"
-         r"network|organi[sz]ation|agency|platform|newspaper|chart|award|studio|studios|band")
-_PLACES = r"city|country|place|theater|theatre|neighbou?rhood|state|town|venue|location"
+         r"network|organi[sz]ation|agency|platform|chart|award|band")
+_PLACES = r"city|country|place|theater|theatre|neighbou?rhood|state|town|venue|location|studio|studios"
 _WORKS = (r"song|songs|album|film|track|tracks|movie|podcast|video|book|single|novel|title|concept|term|"
-          r"phrase|novella|show|series|record|beat")
+          r"phrase|novella|show|series|record|beat|work|composition|line")
 
 _RULES: list[tuple[str, tuple[str, ...]]] = [
-    (r"^(in |on |by )?(what|which) (year|date|day|month|decade)|^when\b|what time\b", (DATE,)),
+    (r"\b(what|which) (year|date|day|month|decade)|^when\b|\bwhen (was|were|did|is|does)\b|what time\b", (DATE,)),
     (r"\bhow long\b", (DURATION, NUMBER)),
-    (r"\bhow many|\bhow much|\bwhat (number|position|rank|place) |\bwhich (number|position|rank)|"
-     r"\bpeak(ed)? at\b|\bwhat (track )?number\b|\bnumber of\b|\bposition\b", (NUMBER,)),
+    (r"\bhow many|\bhow much|\bnumber of\b", (NUMBER,)),
+    (r"\bwhat (number|position|rank|place)\b|\bwhich (number|position|rank)\b|\bpeak(ed)? at\b|"
+     r"\b(track|chart) (number|position)\b|\bposition\b|\bland\b", (NUMBER, RANK)),
     (r"\bwhat key\b|\bwhich key\b|\bkey (is|was) (it|the song)", (KEY,)),
     (rf"\b(who|whom|whose)\b|\b(which|what) ({_PEOPLE})\b", (PERSON, ORG)),
-    (rf"\b(which|what) ({_ORGS})\b", (ORG, PERSON, WORK)),
+    (rf"\b(which|what) ({_ORGS})\b", (ORG, WORK)),
     (rf"^where\b|\bwhere\b|\b(which|what) ({_PLACES})\b|\bin what (city|town|country)", (PLACE, ORG)),
     (rf"\b(which|what) ({_WORKS})\b|\bwhat is the (name|title) of\b|\bcalled\b|\btitled\b", (WORK,)),
 ]
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
 _TYPE_WORDS = set("""year date day month decade time number position rank place many much long name called
-named title kind type person people song track album record""".split())
+named title kind type person people""".split())
+
+# Phrasal verbs the articles write as one word: searched and scored as that word too.
+_PHRASAL = [(r"\b(come|came|comes|coming) out\b|\bdrop(ped)?\b", "released"),
+            (r"\bcome[s]? (right )?after\b|\bfollows?\b", "before"),
+            (r"\bhow long (is|was|does|did) (it|the song|the track)\b", "length")]
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,14 @@ class QuestionInfo:
     terms: tuple[Term, ...]
 
     @property
+    def expansion(self) -> str:
+        """Words the articles would use for the question's phrasing ("released" for "came out")."""
+        return " ".join(t.word for t in self.terms if t.pos == "EXPAND")
+
+    @property
     def stems(self) -> set[str]:
-        return {t.stem for t in self.terms}
+        """What evidence should contain: every term but those that only name the answer's kind."""
+        return {t.stem for t in self.terms if t.pos != "TYPE"}
 
 
 def expected_kinds(question: str) -> tuple[str, ...]:
@@ -64,21 +76,47 @@ def expected_kinds(question: str) -> tuple[str, ...]:
     return (ANY,)
 
 
+_KIND_OF_NOUN = [(_PEOPLE, (PERSON, ORG)), (_ORGS, (ORG, WORK)), (_PLACES, (PLACE, ORG)),
+                 (_WORKS, (WORK,))]
+
+
+def _wh_heads(doc) -> set[int]:
+    """Tokens that a which/what determiner modifies ("which *newspaper*"): they name the answer's kind."""
+    return {t.head.i for t in doc if t.lower_ in {"which", "what", "whose"} and t.dep_ == "det"}
+
+
 def analyse(question: str) -> QuestionInfo:
     doc = parse(question)
     terms: list[Term] = []
     seen: set[str] = set()
+    heads = _wh_heads(doc)
+    expects = expected_kinds(question)
+    for i in heads:
+        if expects == (ANY,):
+            for pattern, kinds in _KIND_OF_NOUN:
+                if re.fullmatch(pattern, doc[i].lower_):
+                    expects = kinds
+    kind_nouns = {m.group(2) for m in re.finditer(r"\b(which|what) ([a-z-]+)", fold(question))
+                  if any(re.fullmatch(p, m.group(2)) for p, _ in _KIND_OF_NOUN)}
     for token in doc:
+        if token.i in heads and token.pos_ != "PROPN" and any(
+                re.fullmatch(pattern, token.lower_) for pattern, _ in _KIND_OF_NOUN):
+            continue
         word = fold(token.text).strip("'’\"“”-")
         if not re.search(r"\w", word) or word in STOPWORDS or word in QUESTION_WORDS:
             continue
         for part in word.split("-"):
-            if not part or part in STOPWORDS:
+            if len(part) < 3 and not part.isdigit() or part in STOPWORDS:
                 continue
             s = stem(part)
             if s in seen:
                 continue
             seen.add(s)
-            required = token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"} and part not in _TYPE_WORDS
-            terms.append(Term(part, s, token.pos_, required))
-    return QuestionInfo(question, expected_kinds(question), tuple(terms))
+            if part in _TYPE_WORDS or (part in kind_nouns and len(part) > 2):
+                terms.append(Term(part, s, "TYPE", False))
+                continue
+            terms.append(Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"}))
+    for pattern, word in _PHRASAL:
+        if re.search(pattern, fold(question)) and stem(word) not in seen:
+            terms.append(Term(word, stem(word), "EXPAND", False))
+    return QuestionInfo(question, expects, tuple(terms))

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     # Refusal calibration (see eval/calibrate.py): a question term counts as covered by the evidence when
     # a word there is at least this similar to it; evidence below min_evidence is not enough to answer.
-    synonym_similarity: float = 0.62
+    synonym_similarity: float = 0.55
     min_evidence: float = 0.30
 
     max_question_chars: int = 1000

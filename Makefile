@@ -1,0 +1,44 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TRANSFORMERS_VERBOSITY := error
+export ANONYMIZED_TELEMETRY := False
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: install run ingest serve test eval bench chromium clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: this exact spec takes the CPU build; any other pulls a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+ingest: install
+	$(BIN)/sourcechat ingest
+
+run: ingest
+	$(BIN)/sourcechat serve --host $(HOST) --port $(PORT)
+
+# Debian's chromium for the browser tests (never `playwright install`: it downloads a browser).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
+
+test: install chromium
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+eval: install
+	$(BIN)/sourcechat eval --baseline
+
+bench: install
+	$(BIN)/python -m eval.bench
+
+clean:
+	rm -rf $(VENV) .sourcechat eval/out

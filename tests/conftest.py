@@ -1,0 +1,74 @@
+"""Shared fixtures: real articles, a real Chroma index in a temp folder, the real bundled model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from sourcechat.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "sources"
+WIKI = "001_ac7605141e2d40cd.txt"
+ESSAY = "000_4d2ff6d2b23e2ef2.txt"
+HEADS = "002_31dfbbeb8fb3b9a2.txt"
+REVIEW = "003_dbc4efc2e2110280.txt"
+
+
+def make_settings(tmp: Path, **overrides) -> Settings:
+    return Settings(sources_dir=tmp / "sources", index_dir=tmp / "index", _env_file=None, **overrides)
+
+
+def copy_sources(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in SOURCES.glob("*.txt"):
+        shutil.copy(f, dest / f.name)
+    return dest
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Settings:
+    """A private copy of the articles and an empty index."""
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def indexed(tmp_path_factory) -> Settings:
+    """The four articles ingested once for the whole session (read-only for tests that use it)."""
+    from ingest import run_ingest
+
+    tmp = tmp_path_factory.mktemp("indexed")
+    settings = make_settings(tmp)
+    copy_sources(settings.sources_dir)
+    report = run_ingest(settings)
+    assert report.added == 4 and not report.failed
+    return settings
+
+
+@pytest.fixture(scope="session")
+def assistant(indexed):
+    from rag import Assistant
+
+    return Assistant(indexed)
+
+
+def cli(args: list[str], settings: Settings | None = None, env: dict | None = None, timeout: int = 300):
+    """Run the real `sourcechat` command in a subprocess."""
+    full_env = dict(os.environ)
+    if settings is not None:
+        full_env["SOURCECHAT_SOURCES_DIR"] = str(settings.sources_dir)
+        full_env["SOURCECHAT_INDEX_DIR"] = str(settings.index_dir)
+    full_env.update(env or {})
+    exe = Path(sys.executable).parent / "sourcechat"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=settings.index_dir.parent if settings else None)

@@ -1,0 +1,166 @@
+"""Ingest on the real articles, real Chroma, the real model: idempotent, replacing, pruning, safe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ingest.pipeline as pipeline
+from ingest import run_ingest
+from rag import Assistant
+from sourcechat.store import open_collection
+from tests.conftest import ESSAY, WIKI, cli
+
+
+def chunks_of(settings, source):
+    got = open_collection(settings).get(where={"source": source}, include=["metadatas"])
+    return got["ids"], got["metadatas"]
+
+
+def test_first_ingest_stores_every_article_with_metadata(fresh):
+    report = run_ingest(fresh)
+    assert (report.added, report.updated, report.unchanged, report.removed) == (4, 0, 0, 0)
+    assert report.chunks == open_collection(fresh).count() > 20
+    ids, metas = chunks_of(fresh, WIKI)
+    assert len(ids) == metas[0]["n_chunks"]
+    meta = sorted(metas, key=lambda m: m["chunk"])[3]
+    assert meta["title"] == "We Cry Together" and meta["source"] == WIKI
+    assert len(meta["content_hash"]) == 64 and meta["end"] > meta["start"]
+    assert open_collection(fresh).configuration["hnsw"]["space"] == "cosine"
+
+
+def test_reingest_of_unchanged_articles_embeds_nothing(fresh, monkeypatch):
+    run_ingest(fresh)
+    before = sorted(open_collection(fresh).get(include=[])["ids"])
+
+    def no_model(*_a, **_k):
+        raise AssertionError("the embedding model was loaded for unchanged articles")
+
+    monkeypatch.setattr(pipeline, "embeddings", no_model)
+    report = run_ingest(fresh)
+    assert (report.added, report.updated, report.unchanged, report.chunks) == (0, 0, 4, 0)
+    assert sorted(open_collection(fresh).get(include=[])["ids"]) == before
+
+
+def test_changed_article_is_replaced_and_removed_one_pruned(fresh):
+    run_ingest(fresh)
+    old_ids, _ = chunks_of(fresh, ESSAY)
+    path = fresh.sources_dir / ESSAY
+    path.write_text(path.read_text(encoding="utf-8") + "\nThe zebra mascot of the song is called Quillbert.\n",
+                    encoding="utf-8")
+    (fresh.sources_dir / WIKI).unlink()
+    report = run_ingest(fresh)
+    assert (report.added, report.updated, report.unchanged, report.removed) == (0, 1, 2, 1)
+    new_ids, metas = chunks_of(fresh, ESSAY)
+    assert not set(old_ids) & set(new_ids) and len(new_ids) == metas[0]["n_chunks"]
+    assert chunks_of(fresh, WIKI)[0] == []
+    result = Assistant(fresh).ask("What is the zebra mascot of the song called?")
+    assert "Quillbert" in result["answer"] and result["citations"][0]["source"] == ESSAY
+
+
+def test_bad_files_are_reported_and_skipped(fresh):
+    (fresh.sources_dir / "empty.txt").write_bytes(b"")
+    (fresh.sources_dir / "garbage.bin").write_bytes(bytes(range(256)) * 40)
+    (fresh.sources_dir / "broken.pdf").write_bytes(b"%PDF-1.4\n this is not really a pdf")
+    report = run_ingest(fresh)
+    assert report.added == 4
+    assert {f["source"] for f in report.failed} == {"empty.txt", "garbage.bin", "broken.pdf"}
+    assert all(f["error"] and "\n" not in f["error"] for f in report.failed)
+
+
+def test_a_failing_run_leaves_the_previous_index_answering(fresh, monkeypatch):
+    run_ingest(fresh)
+    count = open_collection(fresh).count()
+    for name in (ESSAY, WIKI):
+        p = fresh.sources_dir / name
+        p.write_text(p.read_text(encoding="utf-8") + "\nAn added closing line.\n", encoding="utf-8")
+    real = pipeline.embeddings(fresh)
+
+    class Exploding:
+        def embed_documents(self, texts):
+            raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(pipeline, "embeddings", lambda s: Exploding())
+    report = run_ingest(fresh)
+    assert report.updated == 0 and len(report.failed) == 2
+    assert open_collection(fresh).count() == count
+    monkeypatch.setattr(pipeline, "embeddings", lambda s: real)
+    result = Assistant(fresh).ask("When was the song released?")
+    assert not result["refused"] and "2022" in result["answer"]
+
+
+def test_an_interrupted_run_leaves_the_previous_index_answering(fresh, monkeypatch):
+    run_ingest(fresh)
+    ids = sorted(open_collection(fresh).get(include=[])["ids"])
+    p = fresh.sources_dir / WIKI
+    p.write_text(p.read_text(encoding="utf-8").replace("5:41", "5:42"), encoding="utf-8")
+
+    class Interrupted:
+        def embed_documents(self, texts):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "embeddings", lambda s: Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(fresh)
+    assert sorted(open_collection(fresh).get(include=[])["ids"]) == ids
+    monkeypatch.undo()
+    assert Assistant(fresh).ask("How long is the song?")["answer"] == "5:41"
+
+
+def test_editor_encodings_and_odd_names_are_read(fresh, tmp_path):
+    fresh.sources_dir.mkdir(exist_ok=True)
+    (fresh.sources_dir / "utf16 notes (copy).txt").write_bytes(
+        "Die Nachtigall sang im März über Köln.".encode("utf-16"))
+    (fresh.sources_dir / "latin1-café.txt").write_bytes("Le café de Zoë ouvre à 7 heures.".encode("latin-1"))
+    (fresh.sources_dir / "page.html").write_text(
+        "<html><head><title>A Page</title></head><body><article><h1>A Page</h1><p>"
+        + "The lighthouse keeper counted forty-two ships in the harbour that winter. " * 3
+        + "</p></article></body></html>", encoding="utf-8")
+    (fresh.sources_dir / "notes.md").write_text("---\ntitle: Field Notes\n---\n# Ignored heading\n\nOtters hold hands.\n")
+    report = run_ingest(fresh)
+    assert not report.failed and report.added == 8
+    titles = {m["source"]: m["title"] for m in open_collection(fresh).get(where={"chunk": 0})["metadatas"]}
+    assert titles["notes.md"] == "Field Notes" and titles["page.html"] == "A Page"
+    assert titles[WIKI] == "We Cry Together"
+    text = " ".join(open_collection(fresh).get(where={"source": "utf16 notes (copy).txt"})["documents"])
+    assert "März über Köln" in text
+    assert "café de Zoë" in " ".join(open_collection(fresh).get(where={"source": "latin1-café.txt"})["documents"])
+
+
+def test_pdf_and_outside_files_are_copied_into_sources(fresh, tmp_path):
+    from reportlab.pdfgen import canvas
+
+    pdf = tmp_path / "outside" / "report.pdf"
+    pdf.parent.mkdir()
+    c = canvas.Canvas(str(pdf))
+    c.setTitle("The Quarterly Report")
+    c.drawString(72, 720, "The orchard produced nine hundred apples in the autumn of 2021.")
+    c.save()
+    run_ingest(fresh)
+    report = run_ingest(fresh, [str(pdf)])
+    assert report.added == 1 and not report.failed
+    assert (fresh.sources_dir / "report.pdf").exists()
+    result = Assistant(fresh).ask("How many apples did the orchard produce?")
+    assert "nine hundred" in result["answer"] and result["citations"][0]["source"] == "report.pdf"
+
+
+def test_cli_ingest_json_and_exit_codes(fresh):
+    first = cli(["ingest", "--json"], fresh)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert set(summary) == {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds"}
+    assert summary["added"] == 4
+    (fresh.sources_dir / "zero.txt").write_bytes(b"\x00\x01\x02" * 100)
+    second = cli(["ingest", "--json"], fresh)
+    assert second.returncode == 1
+    summary = json.loads(second.stdout)
+    assert summary["unchanged"] == 4 and summary["failed"][0]["source"] == "zero.txt"
+    human = cli(["ingest"], fresh)
+    assert human.returncode == 1 and "4 unchanged" in human.stdout and "Traceback" not in human.stderr
+
+
+def test_cli_ingest_of_a_missing_file_or_bad_url_fails_cleanly(fresh):
+    run = cli(["ingest", "no/such/file.txt", "http://127.0.0.1:9/nothing"], fresh)
+    assert run.returncode == 1 and "Traceback" not in run.stderr + run.stdout
+    assert "no such file" in run.stdout and "could not fetch" in run.stdout
