@@ -42,7 +42,8 @@ class Assistant:
             return select_evidence(x["info"], x["docs"], x["vector"], self.corpus.snapshot(), self.cache)
 
         return (
-            RunnablePassthrough.assign(info=RunnableLambda(lambda x: analyse(x["question"])))
+            RunnablePassthrough.assign(info=RunnableLambda(
+                lambda x: analyse(x["question"], x["query"][len(x["question"]):])))
             | RunnablePassthrough.assign(search=RunnableLambda(search_text))
             | RunnablePassthrough.assign(vector=RunnableLambda(lambda x: self.retriever.embed(x["search"])))
             | RunnablePassthrough.assign(docs=RunnableLambda(retrieve))
@@ -70,6 +71,7 @@ class Assistant:
     def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         question = self.validate(question)
+        self.corpus.snapshot()  # no index yet: say so before loading any model
         query = condense_question(question, list(history or []))
         result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)

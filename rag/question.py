@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse, stem
+from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse, stem, words
 
 # Kinds of short answer. A question expects one or more, best first; "ANY" when its wording does not say.
 DATE, NUMBER, RANK, DURATION, PERSON, ORG, PLACE, WORK, KEY, ANY = (
@@ -85,7 +85,8 @@ def _wh_heads(doc) -> set[int]:
     return {t.head.i for t in doc if t.lower_ in {"which", "what", "whose"} and t.dep_ == "det"}
 
 
-def analyse(question: str) -> QuestionInfo:
+def analyse(question: str, context: str = "") -> QuestionInfo:
+    """`context`: words a follow-up borrows from the conversation; they guide scoring, never block it."""
     doc = parse(question)
     terms: list[Term] = []
     seen: set[str] = set()
@@ -106,7 +107,7 @@ def analyse(question: str) -> QuestionInfo:
         if not re.search(r"\w", word) or word in STOPWORDS or word in QUESTION_WORDS:
             continue
         for part in word.split("-"):
-            if len(part) < 3 and not part.isdigit() or part in STOPWORDS:
+            if (len(part) < 3 and token.pos_ != "PROPN" and not part.isdigit()) or part in STOPWORDS:
                 continue
             s = stem(part)
             if s in seen:
@@ -119,4 +120,8 @@ def analyse(question: str) -> QuestionInfo:
     for pattern, word in _PHRASAL:
         if re.search(pattern, fold(question)) and stem(word) not in seen:
             terms.append(Term(word, stem(word), "EXPAND", False))
+    for word in words(context):
+        if word not in STOPWORDS and word not in QUESTION_WORDS and stem(word) not in seen:
+            seen.add(stem(word))
+            terms.append(Term(word, stem(word), "CONTEXT", False))
     return QuestionInfo(question, expects, tuple(terms))

@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import chromadb  # noqa: E402
 from chromadb.api import ClientAPI  # noqa: E402
@@ -73,6 +75,9 @@ def model_path(settings: Settings) -> str:
 @lru_cache(maxsize=4)
 def _embeddings(path: str, batch_size: int):
     from langchain_huggingface import HuggingFaceEmbeddings
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     return HuggingFaceEmbeddings(
         model_name=path,

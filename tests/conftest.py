@@ -70,5 +70,7 @@ def cli(args: list[str], settings: Settings | None = None, env: dict | None = No
         full_env["SOURCECHAT_INDEX_DIR"] = str(settings.index_dir)
     full_env.update(env or {})
     exe = Path(sys.executable).parent / "sourcechat"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout,
-                          cwd=settings.index_dir.parent if settings else None)
+    cwd = settings.index_dir.parent if settings else None
+    if cwd:
+        cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)

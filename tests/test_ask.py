@@ -1,0 +1,103 @@
+"""Answers on the real articles: the right short answer, a citation to an article that says it, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ESSAY, HEADS, REVIEW, WIKI, cli, make_settings
+
+FACTS = [  # question, accepted short answer, articles that state it
+    ("How long does the song run?", "5:41", {WIKI}),
+    ("What genre is the song classified as?", "jazz rap", {WIKI}),
+    ("What musical key is the song set in?", "B-flat minor", {WIKI}),
+    ("At what position did the song debut on the Billboard Hot 100?", "16", {WIKI}),
+    ("How many spots did the song fall in its second week on the chart?", "81", {WIKI}),
+    ("When was the short film released worldwide?", "September 1, 2022", {WIKI}),
+    ("Which Florence and the Machine song is sampled on the track?", "June", {WIKI}),
+    ("Who mastered the song?", "Emerson Mancini", {WIKI}),
+    ("Who provides additional narration on the track?", "Whitney Alford", {WIKI}),
+    ("What peak position did the song reach in Sweden?", "96", {WIKI}),
+    ("Who reviewed the song for Pitchfork?", "Stephen Kearse", {WIKI}),
+    ("In what year did Lamar first show Sounwave the scratch idea of an arguing couple?", "2019", {WIKI}),
+    ("What is the name of the character Kendrick plays?", "Dante", {ESSAY}),
+    ("Which 2001 John Singleton film does the Dante character nod to?", "Baby Boy", {ESSAY}),
+    ("In which city did the short film play in a single theater?", "Los Angeles", {HEADS}),
+    ("On what date was the short film shot?", "March 15, 2020", {HEADS}),
+    ("Which actress discussed the project with Kendrick and Dave Free at the private screening?",
+     "Tessa Thompson", {HEADS}),
+    ("How many Grammy nominations did Kendrick Lamar receive?", "8", {HEADS}),
+    ("Which city is Kendrick Lamar described as a rapper from?", "Compton", {REVIEW}),
+    ("How long had Lamar been out of the public spotlight?", "five years", {REVIEW}),
+]
+
+UNANSWERABLE = [
+    "What position did the song reach on the UK Singles Chart?",
+    "How many streams did the song get on Spotify in its first week?",
+    "What is the tempo of the song in beats per minute?",
+    "What was the budget of the short film?",
+    "When was the song certified platinum by the RIAA?",
+]
+
+
+@pytest.mark.parametrize("question,expected,sources", FACTS, ids=[f[1] for f in FACTS])
+def test_factual_question_gets_short_answer_and_citation(assistant, question, expected, sources):
+    result = assistant.ask(question)
+    assert not result["refused"], result["text"]
+    assert expected.lower() in result["answer"].lower()
+    assert len(result["answer"]) <= 3 * len(expected) + 10  # a short span, not a paragraph
+    first = result["citations"][0]
+    assert first["n"] == 1 and first["source"] in sources
+    assert expected.lower() in first["quote"].lower()
+    assert "[1]" in result["text"] and first["source"] in result["text"] and first["title"] in result["text"]
+
+
+def test_citation_offsets_locate_the_quote_in_the_article(assistant, indexed):
+    result = assistant.ask("Who mastered the song?")
+    first = result["citations"][0]
+    text = (indexed.sources_dir / first["source"]).read_text(encoding="utf-8")
+    assert text[first["start"]:first["end"]] == first["quote"]
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_unanswerable_question_is_refused_with_nearest_passages(assistant, question):
+    result = assistant.ask(question)
+    assert result["refused"], result["text"]
+    assert result["answer"] == "" and result["text"].startswith("The sources don't say")
+    assert result["citations"] and "“" in result["text"]
+
+
+def test_ask_json_shape(indexed):
+    run = cli(["ask", "Who mastered the song?", "--json", "-k", "4"], indexed)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert set(result) == {"question", "answer", "text", "refused", "citations", "retrieved", "latency_ms"}
+    assert result["answer"] == "Emerson Mancini" and result["refused"] is False
+    assert set(result["citations"][0]) == {"n", "source", "title", "quote", "start", "end"}
+    assert len(result["retrieved"]) == 4
+    assert {"source", "chunk_id", "rank", "score"} <= set(result["retrieved"][0])
+    assert [r["rank"] for r in result["retrieved"]] == [1, 2, 3, 4]
+    assert result["latency_ms"] > 0
+
+
+def test_ask_errors_are_one_line_exit_2(indexed, tmp_path):
+    for args, env, settings, needle in [
+        (["ask", "   "], {}, indexed, "question is empty"),
+        (["ask", "x" * 5000], {}, indexed, "too long"),
+        (["ask", "When was it released?"], {}, make_settings(tmp_path / "none"), "sourcechat ingest"),
+        (["ask", "When was it released?"], {"SOURCECHAT_TOP_K": "many"}, indexed, "SOURCECHAT_TOP_K"),
+    ]:
+        run = cli(args, settings, env)
+        assert run.returncode == 2, (args, run.stdout, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0] and "Traceback" not in run.stderr
+
+
+def test_follow_up_question_uses_the_conversation(assistant):
+    history = [{"role": "user", "content": "Who mastered We Cry Together?"},
+               {"role": "assistant", "content": "Emerson Mancini"}]
+    alone = assistant.ask("Where did he do it?")
+    follow_up = assistant.ask("Where did he do it?", history=history)
+    assert alone["refused"]  # on its own the question names nothing to look for
+    assert not follow_up["refused"] and follow_up["answer"] in {"North Hollywood", "Larrabee Studios"}
