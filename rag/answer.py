@@ -84,14 +84,15 @@ def candidates(sentence: str) -> list[Candidate]:
     return found
 
 
-def _term_positions(sentence: str, info: QuestionInfo, idf: dict[str, float]) -> list[tuple[int, float]]:
+def _term_positions(sentence: str, info: QuestionInfo, idf: dict[str, float],
+                    topic: frozenset = frozenset()) -> list[tuple[int, float]]:
     """Where the question's terms occur in the sentence, each with its weight (rare words weigh more)."""
     folded = fold(sentence)
     positions = []
     for term in info.terms:
         if term.pos == "TYPE":
             continue
-        weight = idf.get(term.stem, 6.0)
+        weight = idf.get(term.stem, 6.0) * (0.25 if term.stem in topic else 1.0)
         for match in re.finditer(re.escape(term.stem[:max(4, len(term.stem) - 1)]), folded):
             positions.append((match.start(), weight))
     return positions
@@ -114,7 +115,7 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
     stems = content_stems(candidate.text)
     if not stems and candidate.kind not in {NUMBER, RANK, DATE, DURATION}:
         return None
-    known = info.stems | topic
+    known = info.stems | topic | {t.stem for t in info.terms if t.pos == "TYPE"}
     if stems and all(s in known for s in stems):
         return None  # it repeats the question or names the topic itself
     overlap = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
@@ -126,8 +127,14 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
     infobox = _INFOBOX.match(sentence)
     if infobox and candidate.start >= infobox.start(2) and set(content_stems(infobox.group(1))) & info.stems:
         score += 0.6  # "- Released: 2022-05-13" when asked when it was released
-    if DATE in expects and re.search(r"\byear\b", fold(info.text)) and re.fullmatch(r"\d{4}", candidate.text):
-        score += 0.2
+    if candidate.kind == DATE:
+        if re.search(r"\byear\b", fold(info.text)):
+            score += 0.2 if re.fullmatch(r"\d{4}", candidate.text) else 0.0
+        else:  # "when"/"what date": the most specific date wins ("May 13, 2022" over "May")
+            score += 0.15 * bool(re.search(r"\d{4}", candidate.text)) + 0.1 * bool(re.search(r"\b\d{1,2}\b", candidate.text))
+    kind_words = {t.stem for t in info.terms if t.pos == "TYPE"}
+    if kind_words & set(content_stems(candidate.text)):
+        score += 0.4  # "Larrabee Studios" when asked which studio
     score -= 0.002 * len(candidate.text)
     return score
 
@@ -153,7 +160,7 @@ def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
             lacking = lacking or [t.word for t in missing]
             continue
         sentence = item.sentence.text
-        positions = _term_positions(sentence, info, snap.idf)
+        positions = _term_positions(sentence, info, snap.idf, snap.topic)
         topic = set(content_stems(item.title))
         for candidate in candidates(sentence):
             score = score_candidate(candidate, info, sentence, positions, topic)

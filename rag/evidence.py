@@ -63,7 +63,9 @@ def _neighbours(snap: Snapshot, sentence: Sentence) -> str:
 
 
 def _idf(snap: Snapshot, stem: str) -> float:
-    return snap.idf.get(stem, max(snap.idf.values(), default=5.0) + 1.0)
+    """A term's weight as evidence: rare words weigh more; the collection's own subject weighs little."""
+    weight = snap.idf.get(stem, max(snap.idf.values(), default=5.0) + 1.0)
+    return weight * 0.25 if stem in snap.topic else weight
 
 
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str) -> float:

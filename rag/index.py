@@ -52,6 +52,7 @@ class Snapshot:
     bm25: bm25s.BM25 | None
     idf: dict[str, float]
     article_df: Counter  # stem → number of articles that use it
+    topic: frozenset = frozenset()  # stems most titles share (the collection's subject): weak evidence
 
     def position(self, chunk_id: str) -> int:
         return self._pos[chunk_id]
@@ -111,7 +112,11 @@ def load_snapshot(settings: Settings) -> Snapshot:
     article_df: Counter = Counter()
     for info in articles.values():
         article_df.update(set(content_stems(info.title + " " + info.text)))
-    return Snapshot(generation, ids, documents, metadatas, articles, sentences_by_chunk, bm25, idf, article_df)
+    title_df: Counter = Counter()
+    for info in articles.values():
+        title_df.update(set(content_stems(info.title)))
+    topic = frozenset(t for t, n in title_df.items() if len(articles) >= 2 and n >= len(articles) / 2)
+    return Snapshot(generation, ids, documents, metadatas, articles, sentences_by_chunk, bm25, idf, article_df, topic)
 
 
 class CorpusIndex:
