@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
 
-    # Refusal calibration (see eval/calibrate.py): a question term counts as covered by the evidence when
+    # Refusal calibration, measured on eval/questions.jsonl: a noun the collection never uses counts as covered when
     # a word there is at least this similar to it; evidence below min_evidence is not enough to answer.
     synonym_similarity: float = 0.55
     min_evidence: float = 0.30
