@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rag.evidence import Evidence, VectorCache, uncovered_terms
 from rag.index import Snapshot
 from rag.question import ANY, DATE, DURATION, KEY, NUMBER, ORG, PERSON, PLACE, RANK, WORK, QuestionInfo
-from rag.text import content_stems, fold, parse
+from rag.text import content_stems, fold, parse, stem
 from sourcechat.settings import Settings
 
 _LABEL_KIND = {
@@ -38,9 +38,11 @@ _PATTERNS: list[tuple[str, str]] = [
     (rf"\b(?:{_CARDINAL_WORDS})\b", NUMBER),
     (rf"\b(?:{_ORDINAL_WORDS})\b", RANK),
     (r"[“\"]([^”\"]{1,80}?)[”\"]", WORK),
+    (r"[“\"]([A-Z][^”\"]{0,60}?)[.!?]?$", WORK),  # a title whose closing quote the site dropped
     (r"\bkey of ([A-G](?:[- ](?:flat|sharp))? (?:major|minor))", KEY),
-    (r"\b[A-Z][\w'’.&-]*(?:\s+(?:of |the |and |& )?[A-Z][\w'’.&-]*){0,4}\b(?![\w'’]* [A-Z])", ANY),
+    (r"\b[A-Z][\w'’.&-]*(?:\s+(?:(?:of|and|&)\s+)?(?:the\s+)?[A-Z][\w'’.&-]*){0,5}\b(?![\w'’]* [A-Z])", ANY),
 ]
+PHRASE = "PHRASE"  # a noun phrase: an answer only when the question names no kind
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ]{1,30}):\s*(.+)$")
 
 
@@ -63,14 +65,24 @@ def candidates(sentence: str) -> list[Candidate]:
             text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER, RANK} else ent.text
             if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
                 kind = DATE
+            if kind in {PERSON, ORG} and re.match(r"\s*&\s*(the\s+)?[A-Z]", sentence[ent.end_char:]):
+                kind = WORK  # "Mr. Morale" of "Mr. Morale & the Big Steppers" is a title, not a person
             found.append(Candidate(text.strip(" ,.;:"), kind, ent.start_char, ent.end_char))
     for pattern, kind in _PATTERNS:
         for match in re.finditer(pattern, sentence):
             group = 1 if match.groups() else 0
             text = match.group(group).strip(" ,.;:")
+            if kind == ANY and match.start() == 0 and " " not in text:
+                continue  # a capital that only starts the sentence says nothing
             if text:
                 bonus = 0.15 if kind in {WORK, KEY} else 0.0
                 found.append(Candidate(text, kind, match.start(group), match.end(group), bonus))
+    found = _widen_entities(found)
+    for chunk in doc.noun_chunks:  # "tap dancing", "a small house": answers no entity type names
+        text = re.sub(r"^(the|a|an|this|that|his|her|their|its) ", "", chunk.text, flags=re.I).strip(" ,.;:")
+        if text and not chunk.root.pos_ == "PRON":
+            found.append(Candidate(text, PHRASE, chunk.start_char + chunk.text.find(text),
+                                   chunk.start_char + chunk.text.find(text) + len(text)))
     infobox = _INFOBOX.match(sentence)
     if infobox:
         found.append(Candidate(infobox.group(2).strip(), ANY, infobox.start(2), infobox.end(2), 0.2))
@@ -82,6 +94,21 @@ def candidates(sentence: str) -> list[Candidate]:
                 found.append(Candidate(cell.strip(), ANY, start, start + len(cell)))
             offset += len(cell) + 1
     return found
+
+
+def _widen_entities(found: list[Candidate]) -> list[Candidate]:
+    """spaCy often clips a title or name ("Morale" of "Mr. Morale & the Big Steppers"): an entity inside a
+    longer capitalised span takes that span, unless the span joins several ("X and Y", "X of Y", "X's Y")."""
+    spans = [c for c in found if c.kind == ANY and not re.search(r" (and|of) |['’]s ", c.text)]
+    out = []
+    for c in found:
+        if c.kind not in {ANY, PHRASE}:
+            wider = [s for s in spans if s.start <= c.start and c.end <= s.end and len(s.text) > len(c.text)]
+            if wider:
+                w = max(wider, key=lambda s: len(s.text))
+                c = Candidate(w.text, c.kind, w.start, w.end, c.bonus)
+        out.append(c)
+    return out
 
 
 def _term_positions(sentence: str, info: QuestionInfo, idf: dict[str, float],
@@ -102,28 +129,37 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
                     topic: set[str]) -> float | None:
     """How well a span answers the question; None when it cannot (wrong kind, or it repeats the question)."""
     expects = info.expects
-    if candidate.kind in expects:
+    stems = [s for s in content_stems(candidate.text, keep_question_words=True) if len(s) > 1]
+    kind_words = {t.stem for t in info.terms if t.pos == "TYPE"}
+    if kind_words & set(stems):
+        kind_score = 1.2  # "Larrabee Studios" when asked which studio: the span names its own kind
+    elif expects == (ANY,):
+        kind_score = 0.6 if candidate.kind == PHRASE else 0.4
+    elif candidate.kind in expects:
         kind_score = 1.0 if candidate.kind == expects[0] else 0.7
-    elif ANY in expects:
-        kind_score = 0.3
     elif candidate.kind == ANY:
         kind_score = 0.25 if expects[0] in {PERSON, ORG, PLACE, WORK} else None
     else:
         kind_score = None
     if kind_score is None:
         return None
-    stems = content_stems(candidate.text)
     if not stems and candidate.kind not in {NUMBER, RANK, DATE, DURATION}:
         return None
-    known = info.stems | topic | {t.stem for t in info.terms if t.pos == "TYPE"}
+    known = info.stems | topic | kind_words
     if stems and all(s in known for s in stems):
-        return None  # it repeats the question or names the topic itself
+        return None  # it repeats the question or names the collection's subject
     overlap = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
+    if overlap >= 0.6:
+        return None
     score = kind_score + candidate.bonus - 0.3 * overlap
     if positions:
         total = sum(w for _, w in positions)
         near = sum(w * math.exp(-min(abs(p - candidate.start), abs(p - candidate.end)) / 40) for p, w in positions)
         score += 0.5 * near / total
+    before = fold(sentence[max(0, candidate.start - 30):candidate.start])
+    apposed = re.search(r"(\w+)\s*[,:]?\s*[\"'(]?\s*$", before)
+    if kind_words and apposed and stem(apposed.group(1)) in kind_words:
+        score += 0.3  # "the album, Mr. Morale…", "the song “June”": the span follows the kind it is
     infobox = _INFOBOX.match(sentence)
     if infobox and candidate.start >= infobox.start(2) and set(content_stems(infobox.group(1))) & info.stems:
         score += 0.6  # "- Released: 2022-05-13" when asked when it was released
@@ -132,11 +168,17 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
             score += 0.2 if re.fullmatch(r"\d{4}", candidate.text) else 0.0
         else:  # "when"/"what date": the most specific date wins ("May 13, 2022" over "May")
             score += 0.15 * bool(re.search(r"\d{4}", candidate.text)) + 0.1 * bool(re.search(r"\b\d{1,2}\b", candidate.text))
-    kind_words = {t.stem for t in info.terms if t.pos == "TYPE"}
-    if kind_words & set(content_stems(candidate.text)):
-        score += 0.4  # "Larrabee Studios" when asked which studio
     score -= 0.002 * len(candidate.text)
     return score
+
+
+def full_name(text: str, article: str) -> str:
+    """"Paige" → "Taylour Paige" when the article names her in full: a short answer, but a whole name."""
+    if not re.fullmatch(r"[A-Z][\w'’.-]+", text):
+        return text
+    names = re.findall(rf"\b((?:[A-Z][\w'’.-]+ ){{1,2}}){re.escape(text)}\b", article)
+    names = [n.strip() for n in names if not re.search(r"\b(The|A|An|In|On|At|And|But|When|If|As)\b", n)]
+    return f"{max(names, key=names.count)} {text}" if names else text
 
 
 @dataclass
@@ -161,14 +203,17 @@ def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
             continue
         sentence = item.sentence.text
         positions = _term_positions(sentence, info, snap.idf, snap.topic)
-        topic = set(content_stems(item.title))
+        topic = set(content_stems(item.title)) | set(snap.topic)
         for candidate in candidates(sentence):
             score = score_candidate(candidate, info, sentence, positions, topic)
             if score is None:
                 continue
             total = item.score + 0.5 * score
             if best is None or total > best.score:
-                best = Choice(item, candidate.text, candidate.start, total)
+                answer = candidate.text
+                if candidate.kind in {PERSON, ORG, ANY}:
+                    answer = full_name(answer, snap.articles[item.sentence.source].text)
+                best = Choice(item, answer, candidate.start, total)
         if best is None and info.expects == (ANY,):
             best = Choice(item, sentence, 0, item.score)
     return best, ([] if best else lacking)

@@ -25,7 +25,7 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
     (r"\bhow long\b", (DURATION, NUMBER)),
     (r"\bhow many|\bhow much|\bnumber of\b", (NUMBER,)),
     (r"\bwhat (number|position|rank|place)\b|\bwhich (number|position|rank)\b|\bpeak(ed)? at\b|"
-     r"\b(track|chart) (number|position)\b|\bposition\b|\bland\b", (NUMBER, RANK)),
+     r"\b(track|chart) (number|position)\b|\bposition\b|\bland\b", (RANK, NUMBER)),
     (r"\bwhat key\b|\bwhich key\b|\bkey (is|was) (it|the song)", (KEY,)),
     (rf"\b(who|whom|whose)\b|\b(which|what) ({_PEOPLE})\b", (PERSON, ORG)),
     (rf"\b(which|what) ({_ORGS})\b", (ORG, WORK)),

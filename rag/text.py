@@ -48,11 +48,11 @@ def stem(word: str) -> str:
         return _stemmer.stemWord(word)
 
 
-def content_stems(text: str) -> list[str]:
+def content_stems(text: str, keep_question_words: bool = False) -> list[str]:
     """Stems of the words that carry meaning: what BM25 indexes and coverage checks compare."""
     out = []
     for w in words(text):
-        if w in STOPWORDS or w in QUESTION_WORDS:
+        if w in STOPWORDS or (w in QUESTION_WORDS and not keep_question_words):
             continue
         out.extend(stem(part) for part in w.split("-") if part and part not in STOPWORDS)
     return out
