@@ -67,7 +67,8 @@ def candidates(sentence: str) -> list[Candidate]:
                 kind = DATE
             if kind in {PERSON, ORG} and re.match(r"\s*&\s*(the\s+)?[A-Z]", sentence[ent.end_char:]):
                 kind = WORK  # "Mr. Morale" of "Mr. Morale & the Big Steppers" is a title, not a person
-            found.append(Candidate(text.strip(" ,.;:"), kind, ent.start_char, ent.end_char))
+            text = re.sub(r"['’]s$", "", text.strip(" ,.;:"))
+            found.append(Candidate(text, kind, ent.start_char, ent.start_char + len(text)))
     for pattern, kind in _PATTERNS:
         for match in re.finditer(pattern, sentence):
             group = 1 if match.groups() else 0
@@ -80,6 +81,7 @@ def candidates(sentence: str) -> list[Candidate]:
     found = _widen_entities(found)
     for chunk in doc.noun_chunks:  # "tap dancing", "a small house": answers no entity type names
         text = re.sub(r"^(the|a|an|this|that|his|her|their|its) ", "", chunk.text, flags=re.I).strip(" ,.;:")
+        text = re.sub(r"^[A-Z][\w.-]*['’]s ", "", text)  # "Dante's Inferno" → "Inferno": the owner is not the thing
         if text and not chunk.root.pos_ == "PRON":
             found.append(Candidate(text, PHRASE, chunk.start_char + chunk.text.find(text),
                                    chunk.start_char + chunk.text.find(text) + len(text)))
@@ -117,7 +119,7 @@ def _term_positions(sentence: str, info: QuestionInfo, idf: dict[str, float],
     folded = fold(sentence)
     positions = []
     for term in info.terms:
-        if term.pos == "TYPE":
+        if term.pos in {"TYPE", "KIND"}:
             continue
         weight = idf.get(term.stem, 6.0) * (0.25 if term.stem in topic else 1.0)
         for match in re.finditer(re.escape(term.stem[:max(4, len(term.stem) - 1)]), folded):
@@ -130,7 +132,17 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
     """How well a span answers the question; None when it cannot (wrong kind, or it repeats the question)."""
     expects = info.expects
     stems = [s for s in content_stems(candidate.text, keep_question_words=True) if len(s) > 1]
-    kind_words = {t.stem for t in info.terms if t.pos == "TYPE"}
+    kind_words = info.kind_stems
+    named = {t.stem for t in info.terms if t.pos == "PROPN"}
+    owner = re.match(r"([A-Z][\w.-]*)['’]s (.+)$", candidate.text)
+    if owner and stem(fold(owner.group(1))) in named:  # "Dante's Inferno" when asked about Dante's work
+        candidate = Candidate(owner.group(2), candidate.kind, candidate.end - len(owner.group(2)), candidate.end,
+                              candidate.bonus)
+        stems = [s for s in content_stems(candidate.text, keep_question_words=True) if len(s) > 1]
+    if named & set(stems) and len(named & set(stems)) / len(stems) >= 0.5:
+        return None  # mostly what the question names, so not what it asks for ("Grammy Awards")
+    if candidate.kind == PHRASE and expects != (ANY,):
+        return None  # a bare noun phrase answers only questions that name no kind
     if kind_words & set(stems):
         kind_score = 1.2  # "Larrabee Studios" when asked which studio: the span names its own kind
     elif expects == (ANY,):
@@ -208,7 +220,7 @@ def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
             score = score_candidate(candidate, info, sentence, positions, topic)
             if score is None:
                 continue
-            total = item.score + 0.5 * score
+            total = item.score + float(__import__('os').environ.get('SC_CW', 0.5)) * score
             if best is None or total > best.score:
                 answer = candidate.text
                 if candidate.kind in {PERSON, ORG, ANY}:

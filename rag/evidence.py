@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
-from rag.text import content_stems, fold, words
+from rag.text import STOPWORDS, content_stems, fold, words
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
 
@@ -68,19 +68,33 @@ def _idf(snap: Snapshot, stem: str) -> float:
     return weight * 0.25 if stem in snap.topic else weight
 
 
-def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str) -> float:
-    """idf-weighted share of the question's stems found in the sentence (half weight: its neighbours)."""
-    stems = info.stems
-    if not stems:
+def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,
+                    cache: VectorCache | None = None, threshold: float = 1.0) -> float:
+    """idf-weighted share of the question's terms found in the sentence (half weight: its neighbours;
+    0.7: a close paraphrase in the sentence, "suggested" for "recommended")."""
+    terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND"}]
+    if not terms:
         return 0.0
     in_sentence, in_context = set(content_stems(sentence)), set(content_stems(context))
-    total = sum(_idf(snap, s) for s in stems)
-    got = sum(_idf(snap, s) * (1.0 if s in in_sentence else 0.5 if s in in_context else 0.0) for s in stems)
+    sentence_words = None
+    total = got = 0.0
+    for term in terms:
+        weight = _idf(snap, term.stem)
+        total += weight
+        if term.stem in in_sentence:
+            got += weight
+        elif term.stem in in_context:
+            got += 0.5 * weight
+        elif cache is not None and term.pos in {"VERB", "NOUN", "ADJ"}:
+            if sentence_words is None:
+                sentence_words = sorted({w for w in words(sentence) if len(w) > 3 and w not in STOPWORDS})
+            if _has_paraphrase(term.word, sentence_words, cache, threshold):
+                got += 0.7 * weight
     return got / total
 
 
 def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list[float], snap: Snapshot,
-                    cache: VectorCache, limit: int = 12) -> list[Evidence]:
+                    cache: VectorCache, limit: int = 12, paraphrase: float = 0.62) -> list[Evidence]:
     """The best sentences of the retrieved chunks, best first, one entry per sentence."""
     by_key: dict[tuple[str, int], Evidence] = {}
     for doc in docs:
@@ -90,7 +104,8 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
                 continue
             context = _neighbours(snap, sentence)
             by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
-                                   lexical_overlap(info, snap, sentence.text, context), doc.metadata["rank"])
+                                   lexical_overlap(info, snap, sentence.text, context, cache, paraphrase),
+                                   doc.metadata["rank"])
     items = list(by_key.values())
     if not items:
         return []

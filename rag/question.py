@@ -16,7 +16,8 @@ _PEOPLE = (r"person|people|critic|producer|rapper|actress|actor|artist|engineer|
            r"co-?star|woman|man|girlfriend|friend|character|producers|critics|engineers|moderator")
 _ORGS = (r"publication|magazine|outlet|newspaper|paper|label|labels|company|collective|site|website|"
          r"network|organi[sz]ation|agency|platform|chart|award|band")
-_PLACES = r"city|country|place|theater|theatre|neighbou?rhood|state|town|venue|location|studio|studios"
+_TOWNS = r"city|country|state|town|neighbou?rhood"
+_PLACES = rf"{_TOWNS}|place|theater|theatre|venue|location|studio|studios"
 _WORKS = (r"song|songs|album|film|track|tracks|movie|podcast|video|book|single|novel|title|concept|term|"
           r"phrase|novella|show|series|record|beat|work|composition|line")
 
@@ -25,11 +26,13 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
     (r"\bhow long\b", (DURATION, NUMBER)),
     (r"\bhow many|\bhow much|\bnumber of\b", (NUMBER,)),
     (r"\bwhat (number|position|rank|place)\b|\bwhich (number|position|rank)\b|\bpeak(ed)? at\b|"
-     r"\b(track|chart) (number|position)\b|\bposition\b|\bland\b", (RANK, NUMBER)),
+     r"\b(track|chart) (number|position)\b|\bposition\b|^where\b(?=.*\b(land|landed|rank|chart|peak)\w*\b)",
+     (RANK, NUMBER)),
     (r"\bwhat key\b|\bwhich key\b|\bkey (is|was) (it|the song)", (KEY,)),
     (rf"\b(who|whom|whose)\b|\b(which|what) ({_PEOPLE})\b", (PERSON, ORG)),
     (rf"\b(which|what) ({_ORGS})\b", (ORG, WORK)),
-    (rf"^where\b|\bwhere\b|\b(which|what) ({_PLACES})\b|\bin what (city|town|country)", (PLACE, ORG)),
+    (rf"\b(which|what) ({_TOWNS})\b", (PLACE,)),
+    (rf"^where\b|\bwhere\b|\b(which|what) ({_PLACES})\b", (PLACE, ORG)),
     (rf"\b(which|what) ({_WORKS})\b|\bwhat is the (name|title) of\b|\bcalled\b|\btitled\b", (WORK,)),
 ]
 
@@ -65,18 +68,21 @@ class QuestionInfo:
     @property
     def stems(self) -> set[str]:
         """What evidence should contain: every term but those that only name the answer's kind."""
-        return {t.stem for t in self.terms if t.pos != "TYPE"}
+        return {t.stem for t in self.terms if t.pos not in {"TYPE", "KIND"}}
+
+    @property
+    def kind_stems(self) -> set[str]:
+        return {t.stem for t in self.terms if t.pos == "KIND"}
 
 
 def expected_kinds(question: str) -> tuple[str, ...]:
+    """The kinds the question's own wh-phrase asks for: the first one in it ("which website ... who won")."""
     q = fold(question).strip()
-    for pattern, kinds in _RULES:
-        if re.search(pattern, q):
-            return kinds
-    return (ANY,)
+    found = [(m.start(), i, kinds) for i, (pattern, kinds) in enumerate(_RULES) if (m := re.search(pattern, q))]
+    return min(found)[2] if found else (ANY,)
 
 
-_KIND_OF_NOUN = [(_PEOPLE, (PERSON, ORG)), (_ORGS, (ORG, WORK)), (_PLACES, (PLACE, ORG)),
+_KIND_OF_NOUN = [(_PEOPLE, (PERSON, ORG)), (_ORGS, (ORG, WORK)), (_TOWNS, (PLACE,)), (_PLACES, (PLACE, ORG)),
                  (_WORKS, (WORK,))]
 
 
@@ -100,9 +106,8 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
     kind_nouns = {m.group(2) for m in re.finditer(r"\b(which|what) ([a-z-]+)", fold(question))
                   if any(re.fullmatch(p, m.group(2)) for p, _ in _KIND_OF_NOUN)}
     for token in doc:
-        if token.i in heads and token.pos_ != "PROPN" and any(
-                re.fullmatch(pattern, token.lower_) for pattern, _ in _KIND_OF_NOUN):
-            continue
+        is_kind = token.pos_ != "PROPN" and (token.i in heads or token.lower_ in kind_nouns) and any(
+            re.fullmatch(pattern, token.lower_) for pattern, _ in _KIND_OF_NOUN)
         word = fold(token.text).strip("'’\"“”-")
         if not re.search(r"\w", word) or word in STOPWORDS or word in QUESTION_WORDS:
             continue
@@ -113,7 +118,10 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
             if s in seen:
                 continue
             seen.add(s)
-            if part in _TYPE_WORDS or (part in kind_nouns and len(part) > 2):
+            if is_kind:  # "which *studio*": names the answer's kind; the answer may carry it
+                terms.append(Term(part, s, "KIND", False))
+                continue
+            if part in _TYPE_WORDS:
                 terms.append(Term(part, s, "TYPE", False))
                 continue
             terms.append(Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"}))
