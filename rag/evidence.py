@@ -90,7 +90,8 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
                 sentence_words = sorted({w for w in words(sentence) if len(w) > 3 and w not in STOPWORDS})
             if _has_paraphrase(term.word, sentence_words, cache, threshold):
                 got += 0.7 * weight
-    return got / total
+    bonus = sum(0.5 * _idf(snap, t.stem) for t in info.terms if t.pos == "KIND" and t.stem in in_sentence)
+    return min(1.0, (got + bonus) / total)  # a sentence that names the asked kind ("actress X") is on topic
 
 
 def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list[float], snap: Snapshot,
@@ -144,7 +145,7 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
             if term.word not in fold(article.text) and not _close_spelling(term.word, article_words):
                 missing.append(term)
             continue
-        if in_corpus or term.pos in {"VERB", "ADJ", "ADV"}:
+        if in_corpus or term.pos in {"ADJ", "ADV"} or term.pos == "VERB":
             continue  # the collection uses the word, or it is an action/quality that is often paraphrased
         candidates = sorted({w for w in words(context) if len(w) > 2})
         if not _has_paraphrase(term.word, candidates, cache, settings.synonym_similarity):

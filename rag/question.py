@@ -40,6 +40,9 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
 _TYPE_WORDS = set("""year date day month decade time number position rank place many much long name called
 named title kind type person people""".split())
 
+# Words for the source itself ("the essay says..."): they point at the article, not at its content.
+_META_WORDS = set("essay article articles piece post blog text author source sources page passage".split())
+
 # Phrasal verbs the articles write as one word: searched and scored as that word too.
 _PHRASAL = [(r"\b(come|came|comes|coming) out\b|\bdrop(ped)?\b", "released"),
             (r"\bcome[s]? (right )?after\b|\bfollows?\b", "before"),
@@ -59,6 +62,7 @@ class QuestionInfo:
     text: str
     expects: tuple[str, ...]
     terms: tuple[Term, ...]
+    names_a_thing: bool = False  # "which Grammy": asks for a named thing, never a date or a count
 
     @property
     def expansion(self) -> str:
@@ -121,6 +125,8 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
             if is_kind:  # "which *studio*": names the answer's kind; the answer may carry it
                 terms.append(Term(part, s, "KIND", False))
                 continue
+            if part in _META_WORDS:
+                continue
             if part in _TYPE_WORDS:
                 terms.append(Term(part, s, "TYPE", False))
                 continue
@@ -132,4 +138,6 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
         if word not in STOPWORDS and word not in QUESTION_WORDS and stem(word) not in seen:
             seen.add(stem(word))
             terms.append(Term(word, stem(word), "CONTEXT", False))
-    return QuestionInfo(question, expects, tuple(terms))
+    names_a_thing = bool(re.match(r"\s*(in |on |at |for |by |from )?(which|what) (?!(is|was|are|were|did|does|do|has|"
+                                  r"have|had|can|could|would|will|might|should|happens?|happened)\b)\w+", fold(question)))
+    return QuestionInfo(question, expects, tuple(terms), names_a_thing)
