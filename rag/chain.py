@@ -11,7 +11,9 @@ from typing import Any, Iterable
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from rag.answerers import make_answerer
+from langchain_core.language_models import BaseChatModel
+
+from rag.answerers import llm_answerer, make_answerer
 from rag.condense import condense_question
 from rag.evidence import VectorCache, select_evidence
 from rag.index import CorpusIndex
@@ -23,12 +25,13 @@ from sourcechat.store import embeddings
 
 
 class Assistant:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, chat_model: BaseChatModel | None = None):
+        """`chat_model`: any LangChain chat model to answer with instead of SOURCECHAT_ANSWERER's choice."""
         self.settings = settings
         self.corpus = CorpusIndex(settings)
         self.retriever = HybridRetriever(settings=settings, corpus=self.corpus, k=settings.top_k)
         self.cache = VectorCache(settings)
-        self.answerer = make_answerer(settings, self)
+        self.answerer = llm_answerer(chat_model) if chat_model is not None else make_answerer(settings, self)
         self.chain = self.build_chain()
 
     def build_chain(self) -> Runnable:
