@@ -164,3 +164,33 @@ def test_cli_ingest_of_a_missing_file_or_bad_url_fails_cleanly(fresh):
     run = cli(["ingest", "no/such/file.txt", "http://127.0.0.1:9/nothing"], fresh)
     assert run.returncode == 1 and "Traceback" not in run.stderr + run.stdout
     assert "no such file" in run.stdout and "could not fetch" in run.stdout
+
+
+def test_url_is_fetched_saved_into_sources_and_answerable(fresh, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "story.html").write_text(
+        "<html><head><title>Harbour News</title></head><body><nav>Home | About</nav><article>"
+        "<h1>Harbour News</h1><p>The new ferry to Skarvik was named Marisol by the harbour council in 2019. "
+        "It carries two hundred passengers on each crossing.</p><p>Its captain is Ingrid Holm.</p>"
+        "</article><footer>Contact us</footer></body></html>", encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/story.html"
+        run_ingest(fresh)
+        report = run_ingest(fresh, [url])
+    finally:
+        server.shutdown()
+    assert report.added == 1 and not report.failed
+    saved = [p for p in fresh.sources_dir.glob("*.md")]
+    assert len(saved) == 1 and "title: \"Harbour News\"" in saved[0].read_text()
+    assert "Contact us" not in saved[0].read_text()  # trafilatura kept the article, not the page chrome
+    result = Assistant(fresh).ask("Who is the captain of the ferry?")
+    assert result["answer"] == "Ingrid Holm" and result["citations"][0]["source"] == saved[0].name
+    assert run_ingest(fresh).unchanged == 5  # the saved page is an ordinary article from now on

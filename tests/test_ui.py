@@ -194,3 +194,21 @@ def test_empty_index_says_so(tmp_path):
     service = ChatService(make_settings(tmp_path))
     assert list(service.chat("When was it released?", [])) == [EMPTY_INDEX]
     assert service.article_rows() == []
+
+
+def test_articles_tab_remove_and_reingest(tmp_path):
+    from ingest import run_ingest
+    from ui.app import ChatService
+
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    run_ingest(settings)
+    service = ChatService(settings)
+    assert {r[1] for r in service.article_rows()} == {p.name for p in settings.sources_dir.iterdir()}
+    message, rows, _ = service.remove(WIKI)
+    assert "Removed" in message and WIKI not in {r[1] for r in rows}
+    assert not (settings.sources_dir / WIKI).exists()
+    reply = "".join(service.chat("Who mastered the song?", []))
+    assert "Emerson Mancini" not in reply  # gone from the chat at once, no restart
+    status, rows = service.reingest_all(progress=lambda *a, **k: None)
+    assert "0 added" in status and len(rows) == 3
