@@ -57,6 +57,9 @@ class Snapshot:
     def position(self, chunk_id: str) -> int:
         return self._pos[chunk_id]
 
+    def has(self, chunk_id: str) -> bool:
+        return chunk_id in self._pos
+
     def __post_init__(self) -> None:
         self._pos = {cid: i for i, cid in enumerate(self.ids)}
 

@@ -62,7 +62,7 @@ class HybridRetriever(BaseRetriever):
         ordered = sorted(fused, key=fused.get, reverse=True)[:k]
         docs = []
         for rank, chunk_id in enumerate(ordered, start=1):
-            if chunk_id not in snap._pos:  # written after this snapshot; picked up at the next one
+            if not snap.has(chunk_id):  # written after this snapshot; picked up at the next one
                 continue
             i = snap.position(chunk_id)
             meta = dict(snap.metadatas[i], rank=rank, score=fused[chunk_id],
