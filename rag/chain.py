@@ -63,13 +63,18 @@ class Assistant:
                             f"at most {self.settings.max_question_chars})")
         return question
 
-    def warm_up(self) -> None:
-        """Load the models and the index now rather than on the first question."""
-        embeddings(self.settings).embed_query("warm up")
-        self.corpus.snapshot()
-        from rag.text import nlp
+    def warm_up(self, vocabulary_limit: int = 5000) -> None:
+        """Load the models and the index now rather than on the first question, and embed the collection's
+        commonest words, which paraphrase checks compare against (else the first questions pay for it)."""
+        from collections import Counter
 
+        from rag.text import STOPWORDS, nlp, words
+
+        embeddings(self.settings).embed_query("warm up")
+        snap = self.corpus.snapshot()
         nlp()
+        counts = Counter(w for a in snap.articles.values() for w in words(a.text) if len(w) > 3 and w not in STOPWORDS)
+        self.cache.vectors([w for w, _ in counts.most_common(vocabulary_limit)])
 
     def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()
