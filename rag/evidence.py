@@ -127,7 +127,8 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
                     settings: Settings) -> list[Term]:
     """The question's terms that the evidence cannot stand for; any one of them means "don't answer".
 
-    - a name or number must be in the evidence's article (a misspelling is forgiven);
+    - a name or number must be in the evidence's article (a misspelling is forgiven): "which Hollywood
+      producer" is not answered from an article that never says Hollywood;
     - a word the whole collection never uses must be paraphrased in the evidence ("suggested" for
       "recommended"), judged by embedding similarity, with a threshold calibrated on the eval set;
     - other words may be missing from the sentence: the collection uses them, and scoring weighs them.
@@ -140,7 +141,8 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     for term in info.terms:
         if not term.required or term.stem in context_stems:
             continue
-        in_corpus = term.stem in snap.article_df or _close_spelling(term.word, _corpus_words(snap))
+        in_corpus = (term.stem in snap.article_df or _close_spelling(term.word, _corpus_words(snap))
+                     or (not term.word.isalnum() and term.word in _corpus_text(snap)))  # "r&b"
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
             if term.word not in fold(article.text) and not _close_spelling(term.word, article_words):
                 missing.append(term)
@@ -154,6 +156,15 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
 
 
 _word_sets: dict[tuple[str, str], set[str]] = {}
+_texts: dict[str, str] = {}
+
+
+def _corpus_text(snap: Snapshot) -> str:
+    key = snap.generation + str(id(snap))
+    if key not in _texts:
+        _texts.clear()
+        _texts[key] = " ".join(fold(a.text) for a in snap.articles.values())
+    return _texts[key]
 
 
 def _article_words(snap: Snapshot, source: str) -> set[str]:

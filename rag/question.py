@@ -21,7 +21,10 @@ _PLACES = rf"{_TOWNS}|place|theater|theatre|venue|location|studio|studios"
 _WORKS = (r"song|songs|album|film|track|tracks|movie|podcast|video|book|single|novel|title|concept|term|"
           r"phrase|novella|show|series|record|beat|work|composition|line")
 
+_MOD = r"(?:(?!(?:is|was|are|were|did|does|do|has|have|of|the)\b)[a-z&'’.-]+ ){0,2}?"  # up to two words between "which" and its noun: "which *disgraced* producer"
+
 _RULES: list[tuple[str, tuple[str, ...]]] = [
+    (r"\b(what|which) (kind|type|sort)s? of\b", (ANY,)),  # asks for a description, not a name
     (r"\b(what|which) (year|date|day|month|decade)|^when\b|\bwhen (was|were|did|is|does)\b|what time\b", (DATE,)),
     (r"\bhow long\b", (DURATION, NUMBER)),
     (r"\bhow many|\bhow much|\bnumber of\b", (NUMBER,)),
@@ -29,11 +32,11 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
      r"\b(track|chart) (number|position)\b|\bposition\b|^where\b(?=.*\b(land|landed|rank|chart|peak)\w*\b)",
      (RANK, NUMBER)),
     (r"\bwhat key\b|\bwhich key\b|\bkey (is|was) (it|the song)", (KEY,)),
-    (rf"\b(who|whom|whose)\b|\b(which|what) ({_PEOPLE})\b", (PERSON, ORG)),
-    (rf"\b(which|what) ({_ORGS})\b", (ORG, WORK)),
-    (rf"\b(which|what) ({_TOWNS})\b", (PLACE,)),
-    (rf"^where\b|\bwhere\b|\b(which|what) ({_PLACES})\b", (PLACE, ORG)),
-    (rf"\b(which|what) ({_WORKS})\b|\bwhat is the (name|title) of\b|\bcalled\b|\btitled\b", (WORK,)),
+    (rf"\b(who|whom|whose)\b|\b(which|what) {_MOD}({_PEOPLE})\b", (PERSON, ORG)),
+    (rf"\b(which|what) {_MOD}({_ORGS})\b", (ORG, WORK)),
+    (rf"\b(which|what) {_MOD}({_TOWNS})\b", (PLACE,)),
+    (rf"^where\b|\bwhere\b|\b(which|what) {_MOD}({_PLACES})\b", (PLACE, ORG)),
+    (rf"\b(which|what) {_MOD}({_WORKS})\b|\bwhat is the (name|title) of\b|\bcalled\b|\btitled\b", (WORK,)),
 ]
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
@@ -107,8 +110,11 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
             for pattern, kinds in _KIND_OF_NOUN:
                 if re.fullmatch(pattern, doc[i].lower_):
                     expects = kinds
-    kind_nouns = {m.group(2) for m in re.finditer(r"\b(which|what) ([a-z-]+)", fold(question))
-                  if any(re.fullmatch(p, m.group(2)) for p, _ in _KIND_OF_NOUN)}
+    kind_nouns = set()
+    for m in re.finditer(r"\b(which|what)((?: [a-z&'’.-]+){1,3})", fold(question)):
+        noun = next((w for w in m.group(2).split() if any(re.fullmatch(p, w) for p, _ in _KIND_OF_NOUN)), None)
+        if noun:
+            kind_nouns.add(noun)
     for token in doc:
         is_kind = token.pos_ != "PROPN" and (token.i in heads or token.lower_ in kind_nouns) and any(
             re.fullmatch(pattern, token.lower_) for pattern, _ in _KIND_OF_NOUN)
