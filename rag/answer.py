@@ -59,8 +59,12 @@ def candidates(sentence: str) -> list[Candidate]:
     """Every span of the sentence that could be a short answer, with its kind."""
     found: list[Candidate] = []
     doc = parse(sentence)
+    tokens = re.findall(r"[A-Za-z][\w'’-]*", sentence)
+    headline = len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens)
     for ent in doc.ents:
         kind = _LABEL_KIND.get(ent.label_)
+        if kind in {PERSON, ORG, PLACE} and headline:
+            continue  # in a Title Case Headline, capitals say nothing about names
         if kind:
             text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER, RANK} else ent.text
             if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
@@ -70,6 +74,8 @@ def candidates(sentence: str) -> list[Candidate]:
             text = re.sub(r"['’]s$", "", text.strip(" ,.;:"))
             found.append(Candidate(text, kind, ent.start_char, ent.start_char + len(text)))
     for pattern, kind in _PATTERNS:
+        if kind == ANY and headline:
+            continue
         for match in re.finditer(pattern, sentence):
             group = 1 if match.groups() else 0
             text = match.group(group).strip(" ,.;:")
@@ -150,6 +156,8 @@ def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, pos
     elif expects == (ANY,):
         if info.names_a_thing and candidate.kind in {DATE, NUMBER, RANK, DURATION}:
             return None
+        if info.names_a_proper and candidate.kind == PHRASE:
+            return None  # "which Grammy": a name is wanted, not "nominations"
         kind_score = 0.6 if candidate.kind == PHRASE else 0.4
     elif candidate.kind in expects:
         kind_score = 1.0 if candidate.kind == expects[0] else 0.7

@@ -65,7 +65,8 @@ class QuestionInfo:
     text: str
     expects: tuple[str, ...]
     terms: tuple[Term, ...]
-    names_a_thing: bool = False  # "which Grammy": asks for a named thing, never a date or a count
+    names_a_thing: bool = False  # "which song": asks for a named thing, never a date or a count
+    names_a_proper: bool = False  # "which Grammy": asks for one of a named family, not a common noun phrase
 
     @property
     def expansion(self) -> str:
@@ -146,4 +147,6 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
             terms.append(Term(word, stem(word), "CONTEXT", False))
     names_a_thing = bool(re.match(r"\s*(in |on |at |for |by |from )?(which|what) (?!(is|was|are|were|did|does|do|has|"
                                   r"have|had|can|could|would|will|might|should|happens?|happened)\b)\w+", fold(question)))
-    return QuestionInfo(question, expects, tuple(terms), names_a_thing)
+    after_wh = re.search(r"\b(?:[Ww]hich|[Ww]hat)\s+(\S+)", question)
+    names_a_proper = bool(after_wh and after_wh.group(1)[:1].isupper())
+    return QuestionInfo(question, expects, tuple(terms), names_a_thing, names_a_proper)
