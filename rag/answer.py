@@ -17,9 +17,11 @@ from rag.question import ANY, DATE, DURATION, KEY, NUMBER, ORG, PERSON, PLACE, R
 from rag.text import content_stems, fold, parse, stem
 from sourcechat.settings import Settings
 
+GROUP = "GROUP"  # nationalities and other groups ("American"): never a person, place or organisation
+PHRASE = "PHRASE"  # a noun phrase: an answer only when the question names no kind
 _LABEL_KIND = {
     "DATE": DATE, "TIME": DURATION, "CARDINAL": NUMBER, "ORDINAL": RANK, "QUANTITY": NUMBER,
-    "PERCENT": NUMBER, "MONEY": NUMBER, "PERSON": PERSON, "ORG": ORG, "NORP": "GROUP", "GPE": PLACE,
+    "PERCENT": NUMBER, "MONEY": NUMBER, "PERSON": PERSON, "ORG": ORG, "NORP": GROUP, "GPE": PLACE,
     "LOC": PLACE, "FAC": PLACE, "WORK_OF_ART": WORK, "EVENT": WORK, "PRODUCT": WORK,
 }
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -42,7 +44,6 @@ _PATTERNS: list[tuple[str, str]] = [
     (r"\bkey of ([A-G](?:[- ](?:flat|sharp))? (?:major|minor))", KEY),
     (r"\b[A-Z][\w'’.&-]*(?:\s+(?:(?:of|and|&)\s+)?(?:the\s+)?[A-Z][\w'’.&-]*){0,5}\b(?![\w'’]* [A-Z])", ANY),
 ]
-PHRASE = "PHRASE"  # a noun phrase: an answer only when the question names no kind
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ]{1,30}):\s*(.+)$")
 
 
@@ -55,44 +56,58 @@ class Candidate:
     bonus: float = 0.0
 
 
-def candidates(sentence: str) -> list[Candidate]:
-    """Every span of the sentence that could be a short answer, with its kind."""
-    found: list[Candidate] = []
-    doc = parse(sentence)
+def _is_headline(sentence: str) -> bool:
+    """A Title Case Headline: its capitals say nothing about which words are names."""
     tokens = re.findall(r"[A-Za-z][\w'’-]*", sentence)
-    headline = len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens)
+    return len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens)
+
+
+def _entity_candidates(doc, sentence: str, headline: bool) -> list[Candidate]:
+    found = []
     for ent in doc.ents:
         kind = _LABEL_KIND.get(ent.label_)
-        if kind in {PERSON, ORG, PLACE} and headline:
-            continue  # in a Title Case Headline, capitals say nothing about names
-        if kind:
-            text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER, RANK} else ent.text
-            if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
-                kind = DATE
-            if kind in {PERSON, ORG} and re.match(r"\s*&\s*(the\s+)?[A-Z]", sentence[ent.end_char:]):
-                kind = WORK  # "Mr. Morale" of "Mr. Morale & the Big Steppers" is a title, not a person
-            text = re.sub(r"['’]s$", "", text.strip(" ,.;:"))
-            found.append(Candidate(text, kind, ent.start_char, ent.start_char + len(text)))
+        if not kind or (kind in {PERSON, ORG, PLACE} and headline):
+            continue
+        text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER, RANK} else ent.text
+        if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
+            kind = DATE
+        if kind in {PERSON, ORG} and re.match(r"\s*&\s*(the\s+)?[A-Z]", sentence[ent.end_char:]):
+            kind = WORK  # "Mr. Morale" of "Mr. Morale & the Big Steppers" is a title, not a person
+        text = re.sub(r"['’]s$", "", text.strip(" ,.;:"))
+        found.append(Candidate(text, kind, ent.start_char, ent.start_char + len(text)))
+    return found
+
+
+def _pattern_candidates(sentence: str, headline: bool) -> list[Candidate]:
+    found = []
     for pattern, kind in _PATTERNS:
         if kind == ANY and headline:
             continue
         for match in re.finditer(pattern, sentence):
             group = 1 if match.groups() else 0
             text = match.group(group).strip(" ,.;:")
-            if kind == ANY and match.start() == 0 and " " not in text:
+            if not text or (kind == ANY and match.start() == 0 and " " not in text):
                 continue  # a capital that only starts the sentence says nothing
-            if text:
-                bonus = 0.15 if kind in {WORK, KEY} else 0.0
-                found.append(Candidate(text, kind, match.start(group), match.end(group), bonus))
-    found = _widen_entities(found)
-    typed = [c for c in found if c.kind in {DATE, NUMBER, RANK, DURATION, "GROUP"}]
-    found = [c for c in found if c.kind != ANY or not any(t.start <= c.start and c.end <= t.end for t in typed)]
-    for chunk in doc.noun_chunks:  # "tap dancing", "a small house": answers no entity type names
+            bonus = 0.15 if kind in {WORK, KEY} else 0.0
+            found.append(Candidate(text, kind, match.start(group), match.end(group), bonus))
+    return found
+
+
+def _phrase_candidates(doc) -> list[Candidate]:
+    """Noun phrases ("tap dancing", "a small house"): answers that no entity type names."""
+    found = []
+    for chunk in doc.noun_chunks:
         text = re.sub(r"^(the|a|an|this|that|his|her|their|its) ", "", chunk.text, flags=re.I).strip(" ,.;:")
         text = re.sub(r"^[A-Z][\w.-]*['’]s ", "", text)  # "Dante's Inferno" → "Inferno": the owner is not the thing
-        if text and not chunk.root.pos_ == "PRON":
-            found.append(Candidate(text, PHRASE, chunk.start_char + chunk.text.find(text),
-                                   chunk.start_char + chunk.text.find(text) + len(text)))
+        if text and chunk.root.pos_ != "PRON":
+            start = chunk.start_char + chunk.text.find(text)
+            found.append(Candidate(text, PHRASE, start, start + len(text)))
+    return found
+
+
+def _layout_candidates(sentence: str) -> list[Candidate]:
+    """Values of "- Key: value" lines and table cells, as written in infoboxes and charts."""
+    found = []
     infobox = _INFOBOX.match(sentence)
     if infobox:
         found.append(Candidate(infobox.group(2).strip(), ANY, infobox.start(2), infobox.end(2), 0.2))
@@ -103,6 +118,17 @@ def candidates(sentence: str) -> list[Candidate]:
                 start = sentence.index(cell, offset)
                 found.append(Candidate(cell.strip(), ANY, start, start + len(cell)))
             offset += len(cell) + 1
+    return found
+
+
+def candidates(sentence: str) -> list[Candidate]:
+    """Every span of the sentence that could be a short answer, with its kind."""
+    doc = parse(sentence)
+    headline = _is_headline(sentence)
+    found = _widen_entities(_entity_candidates(doc, sentence, headline) + _pattern_candidates(sentence, headline))
+    typed = [c for c in found if c.kind in {DATE, NUMBER, RANK, DURATION, GROUP}]
+    found = [c for c in found if c.kind != ANY or not any(t.start <= c.start and c.end <= t.end for t in typed)]
+    found += _phrase_candidates(doc) + _layout_candidates(sentence)
     return [c for c in found if not re.search(r"-[a-z]+ed$", c.text)]  # "Alchemist-produced" modifies
 
 
