@@ -53,18 +53,9 @@ class VectorCache:
             return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
 
-def _neighbours(snap: Snapshot, sentence: Sentence) -> str:
-    article = snap.articles[sentence.source]
-    idx = next((i for i, s in enumerate(article.sentences) if s.start == sentence.start), None)
-    if idx is None:
-        return sentence.text
-    lo, hi = max(0, idx - 1), min(len(article.sentences), idx + 2)
-    return " ".join(s.text for s in article.sentences[lo:hi])
-
-
 def _idf(snap: Snapshot, stem: str) -> float:
     """A term's weight as evidence: rare words weigh more; the collection's own subject weighs little."""
-    weight = snap.idf.get(stem, max(snap.idf.values(), default=5.0) + 1.0)
+    weight = snap.idf.get(stem, snap.unknown_idf)
     return weight * 0.25 if stem in snap.topic else weight
 
 
@@ -103,7 +94,7 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
             key = (sentence.source, sentence.start)
             if key in by_key:
                 continue
-            context = _neighbours(snap, sentence)
+            context = snap.neighbours(sentence)
             by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
                                    lexical_overlap(info, snap, sentence.text, context, cache, paraphrase),
                                    doc.metadata["rank"])
@@ -136,13 +127,13 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     context = f"{evidence.title} {evidence.context}"
     context_stems = set(content_stems(context))
     article = snap.articles[evidence.sentence.source]
-    article_words = _article_words(snap, evidence.sentence.source)
+    article_words = snap.article_words(evidence.sentence.source)
     missing: list[Term] = []
     for term in info.terms:
         if not term.required or term.stem in context_stems:
             continue
-        in_corpus = (term.stem in snap.article_df or _close_spelling(term.word, _corpus_words(snap))
-                     or (not term.word.isalnum() and term.word in _corpus_text(snap)))  # "r&b"
+        in_corpus = (term.stem in snap.article_df or _close_spelling(term.word, snap.corpus_words)
+                     or (not term.word.isalnum() and term.word in snap.corpus_text))  # "r&b"
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
             if term.word not in fold(article.text) and not _close_spelling(term.word, article_words):
                 missing.append(term)
@@ -153,34 +144,6 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
         if not _has_paraphrase(term.word, candidates, cache, settings.synonym_similarity):
             missing.append(term)
     return missing
-
-
-_word_sets: dict[tuple[str, str], set[str]] = {}
-_texts: dict[str, str] = {}
-
-
-def _corpus_text(snap: Snapshot) -> str:
-    key = snap.generation + str(id(snap))
-    if key not in _texts:
-        _texts.clear()
-        _texts[key] = " ".join(fold(a.text) for a in snap.articles.values())
-    return _texts[key]
-
-
-def _article_words(snap: Snapshot, source: str) -> set[str]:
-    key = (snap.generation + str(id(snap)), source)
-    if key not in _word_sets:
-        _word_sets[key] = {w for w in words(snap.articles[source].text) if len(w) > 2}
-    return _word_sets[key]
-
-
-def _corpus_words(snap: Snapshot) -> set[str]:
-    key = (snap.generation + str(id(snap)), "*")
-    if key not in _word_sets:
-        if len(_word_sets) > 1000:
-            _word_sets.clear()
-        _word_sets[key] = {w for a in snap.articles.values() for w in words(a.text) if len(w) > 2}
-    return _word_sets[key]
 
 
 def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, threshold: float) -> bool:

@@ -12,11 +12,12 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import bm25s
 import numpy as np
 
-from rag.text import content_stems
+from rag.text import content_stems, fold, words
 from sourcechat.settings import Settings
 from sourcechat.store import current_generation, open_collection
 
@@ -62,6 +63,32 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         self._pos = {cid: i for i, cid in enumerate(self.ids)}
+        self.unknown_idf = max(self.idf.values(), default=5.0) + 1.0  # weight of a word no sentence uses
+        self._sentence_index = {(a.source, s.start): i for a in self.articles.values()
+                                for i, s in enumerate(a.sentences)}
+
+    def neighbours(self, sentence: Sentence) -> str:
+        """The sentence with the one before and after it, for coverage checks."""
+        article = self.articles[sentence.source]
+        idx = self._sentence_index.get((sentence.source, sentence.start))
+        if idx is None:
+            return sentence.text
+        return " ".join(s.text for s in article.sentences[max(0, idx - 1):idx + 2])
+
+    @cached_property
+    def corpus_text(self) -> str:
+        return " ".join(fold(a.text) for a in self.articles.values())
+
+    @cached_property
+    def corpus_words(self) -> set[str]:
+        return {w for a in self.articles.values() for w in self.article_words(a.source)}
+
+    def article_words(self, source: str) -> set[str]:
+        if source not in self._article_words:
+            self._article_words[source] = {w for w in words(self.articles[source].text) if len(w) > 2}
+        return self._article_words[source]
+
+    _article_words: dict = field(default_factory=dict, repr=False)
 
 
 def _rebuild_articles(ids, documents, metadatas) -> tuple[dict[str, ArticleInfo], dict[str, list[Sentence]]]:
