@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
+import shutil
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import compute_metrics, gate_failures
+from eval.metrics import GATE, compute_metrics, gate_failures
 from eval.report import print_summary, write_reports
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
 
 REQUIRED = {"id": str, "question": str, "answers": list, "sources": list, "answerable": bool}
+EVAL_DIR = Path(__file__).resolve().parent
+ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other subjects and in other formats
+SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl"}  # tune on dev; the gate reads test
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -38,8 +41,8 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
                 raise UserError(f"{path} line {number}: missing field {field!r}")
             if not isinstance(item[field], kind):
                 raise UserError(f"{path} line {number}: field {field!r} must be a {kind.__name__}")
-        if item["answerable"] and not item["answers"]:
-            raise UserError(f"{path} line {number}: an answerable question needs accepted answers")
+        if item["answerable"] and not item["answers"] and not item.get("key_phrases"):
+            raise UserError(f"{path} line {number}: an answerable question needs accepted answers or key_phrases")
         if item["id"] in seen:
             raise UserError(f"{path} line {number}: duplicate id {item['id']!r}")
         seen.add(item["id"])
@@ -58,28 +61,61 @@ def run_questions(questions: list[dict], ask, label: str) -> dict[str, dict]:
     return results
 
 
-def run_eval(settings: Settings, questions_path: Path, out: Path, k: int | None = None,
-             baseline: bool = False, gate: bool = False) -> int:
+def eval_settings(settings: Settings) -> Settings:
+    """The collection the eval asks: the sources folder plus eval/articles/, in an index of its own (so
+    the eval never touches the user's index), refreshed by the same idempotent ingest as everything else."""
+    from ingest import run_ingest, source_files
+
+    root = settings.index_dir / "eval"
+    corpus = root / "sources"
+    corpus.mkdir(parents=True, exist_ok=True)
+    wanted = {p.name: p for folder in (settings.sources_dir, ARTICLES_DIR) for p in source_files(folder)}
+    for stale in set(p.name for p in source_files(corpus)) - set(wanted):
+        (corpus / stale).unlink()
+    for name, path in wanted.items():
+        target = corpus / name
+        if not target.exists() or target.read_bytes() != path.read_bytes():
+            shutil.copyfile(path, target)
+    eval_set = settings.model_copy(update={"sources_dir": corpus, "index_dir": root / "index"})
+    report = run_ingest(eval_set)
+    if report.failed:
+        raise UserError("eval corpus: " + "; ".join(f"{f['source']}: {f['error']}" for f in report.failed))
+    return eval_set
+
+
+def run_eval(settings: Settings, questions_paths: dict[str, Path] | None = None, out: Path = Path("eval/out"),
+             k: int | None = None, baseline: bool = False, gate: bool = False, gate_split: str = "test",
+             with_articles: bool = True) -> int:
+    """Run each named question set (default: dev and test) and report them side by side; the gate reads
+    `gate_split` only."""
     from rag import Assistant
 
-    questions = load_questions(questions_path)
-    assistant = Assistant(settings)
+    paths = questions_paths or SPLITS
+    splits = {name: load_questions(path) for name, path in paths.items()}
+    corpus = eval_settings(settings) if with_articles else settings
+    assistant = Assistant(corpus)
     assistant.warm_up()
-    results = run_questions(questions, lambda q: assistant.ask(q, k=k), "sourcechat")
-    metrics = {"sourcechat": compute_metrics(questions, results)}
-    baseline_results = None
+    pipeline = None
     if baseline:
         from eval.baseline import BaselinePipeline
 
-        pipeline = BaselinePipeline(settings)
-        baseline_results = run_questions(questions, pipeline.ask, "baseline")
-        metrics["baseline"] = compute_metrics(questions, baseline_results)
-    failures = gate_failures(metrics["sourcechat"])
-    metrics["gate"] = {"passed": not failures, "failures": failures}
+        pipeline = BaselinePipeline(corpus)
     out.mkdir(parents=True, exist_ok=True)
+    metrics: dict = {}
+    all_results: dict = {}
+    for name, questions in splits.items():
+        results = run_questions(questions, lambda q: assistant.ask(q, k=k), f"sourcechat {name}")
+        all_results[name] = results
+        metrics[name] = {"sourcechat": compute_metrics(questions, results)}
+        if pipeline is not None:
+            metrics[name]["baseline"] = compute_metrics(questions, run_questions(questions, pipeline.ask, f"baseline {name}"))
+    gated = gate_split if gate_split in metrics else next(iter(metrics))
+    failures = gate_failures(metrics[gated]["sourcechat"], GATE)
+    metrics["gate"] = {"split": gated, "passed": not failures, "failures": failures}
     (out / "results.json").write_text(json.dumps(
-        [{"id": q["id"], "result": results[q["id"]]} for q in questions], ensure_ascii=False, indent=1))
+        {name: [{"id": q["id"], "result": all_results[name][q["id"]]} for q in qs] for name, qs in splits.items()},
+        ensure_ascii=False, indent=1))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    write_reports(out, questions, results, metrics, baseline_results)
+    write_reports(out, splits, all_results, metrics, explain=assistant.explain)
     print_summary(metrics, out)
     return 1 if gate and failures else 0

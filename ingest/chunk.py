@@ -1,22 +1,29 @@
 """Chunk: cleaned article text → sentences (with offsets) → overlapping, sentence-aligned chunks.
 
 Offsets are kept all the way so a citation can quote, highlight and scroll to the exact sentence.
+
+Sentences come from a maintained segmenter (pySBD) run over *blocks*, not lines: a paragraph that an
+editor hard-wrapped at 72 columns is one block, so a number and its subject on two lines stay in one
+sentence; a heading, a list item or a table row is a block of its own and never glues onto its neighbours.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ingest.load import Article
 
-# A sentence ends at . ! ? (or …) plus any closing quotes/brackets, followed by space and a likely start.
-_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9#@“"'‘])""")
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "jr", "sr", "st", "vs", "etc", "no", "vol", "feat", "ft", "inc", "ltd", "co",
-    "mt", "prof", "gen", "sgt", "lt", "col", "u.s", "e.g", "i.e", "approx", "dept", "est", "fig",
-}
+# Bump when sentence or chunk boundaries change: articles ingested by an older chunker are re-chunked.
+CHUNKER_VERSION = "2"
+
 _HEADING = re.compile(r"^\s*(=+.+=+|#{1,6}\s.+)\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+\S")
+_TABLE_ROW = re.compile(r"^\s*\|")
+_RULE = re.compile(r"^\s*(?:[-=_*]\s*){3,}$")
+_SENTENCE_END = re.compile(r"""[.!?…:]["'”’)\]]*$""")
 
 
 @dataclass(frozen=True)
@@ -28,30 +35,83 @@ class Chunk:
     sentences: tuple[tuple[int, int], ...]  # absolute (start, end) of each sentence in the article
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
-    """True when the period at `dot` closes an abbreviation or an initial (R. Kelly, Mr. Morale)."""
-    if text[dot] != ".":
-        return False
-    word = re.search(r"([\w.]+)$", text[:dot])
-    if not word:
-        return False
-    token = word.group(1).lower()
-    return token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+_segmenter_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _is_standalone(line: str) -> bool:
+    """Lines that are blocks by themselves: headings, list items, table rows, rules."""
+    return bool(_HEADING.match(line) or _LIST_ITEM.match(line) or _TABLE_ROW.match(line) or _RULE.match(line))
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The column a hard-wrapped text breaks at, or 0 when lines are paragraphs (not wrapped).
+
+    A wrapped text has many long lines that all stop short of one width (72, 78, 80...); a text written a
+    paragraph per line has lines of every length, many far longer than any editor's wrap column."""
+    lengths = sorted(len(ln.rstrip()) for ln in lines if ln.strip() and not _is_standalone(ln))
+    if len(lengths) < 4:
+        return 0
+    width = lengths[int(0.95 * (len(lengths) - 1))]
+    long_lines = sum(1 for n in lengths if n >= 0.6 * width)
+    return width if width <= 120 and long_lines >= 0.5 * len(lengths) else 0
+
+
+def blocks(text: str) -> list[tuple[int, int]]:
+    """Paragraph-level spans: blank lines, headings, list items and table rows separate blocks; in a
+    hard-wrapped text a line that runs to the wrap width continues onto the next."""
+    lines = [(m.start(), m.group()) for m in re.finditer(r"[^\n]*", text) if m.start() < len(text) or m.group()]
+    width = _wrap_width([ln for _, ln in lines])
+    spans: list[tuple[int, int]] = []
+    current: tuple[int, int] | None = None
+    previous = ""
+    for start, line in lines:
+        stripped = line.strip()
+        end = start + len(line)
+        if not stripped:
+            current, previous = None, ""
+            continue
+        continues = (current is not None and width and not _is_standalone(line) and not _HEADING.match(previous)
+                     and not _TABLE_ROW.match(previous) and len(previous.rstrip()) >= 0.6 * width
+                     and not (_SENTENCE_END.search(previous.rstrip()) and len(previous.rstrip()) < 0.8 * width))
+        if _LIST_ITEM.match(previous) and line[:1].isspace() and current is not None:
+            continues = True  # an indented continuation of a list item
+        if continues and current is not None:
+            current = (current[0], end)
+            spans[-1] = current
+        else:
+            current = (start, end)
+            spans.append(current)
+        previous = line
+    return spans
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans in `text`. Every line is at least one sentence: lists, tables and headings
-    are written a line at a time and must not glue onto their neighbours."""
+    """Sentence spans in `text`, exact offsets: pySBD over each block, its line breaks read as spaces."""
     spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n]+", text):
-        base, line_text = line.start(), line.group()
-        cut = 0
-        for match in _END.finditer(line_text):
-            if _is_abbreviation(line_text, match.start()):
+    for b_start, b_end in blocks(text):
+        block = text[b_start:b_end].replace("\n", " ")  # same length: offsets stay exact
+        if _is_standalone(block) and not _LIST_ITEM.match(block):
+            pieces = [block]
+        else:
+            with _segmenter_lock:
+                pieces = _segmenter().segment(block)
+        cursor = 0
+        for piece in pieces:
+            core = piece.strip()
+            if not core:
                 continue
-            spans.append((base + cut, base + match.end()))
-            cut = match.end()
-        spans.append((base + cut, base + len(line_text)))
+            at = block.find(core, cursor)
+            if at < 0:  # the segmenter altered the text: fall back to the rest of the block
+                at, core = cursor, block[cursor:].strip()
+            spans.append((b_start + at, b_start + at + len(core)))
+            cursor = at + len(core)
     return [trimmed for span in spans if (trimmed := _trim(text, span))]
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ingest.chunk import Chunk, chunk_article
+from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
 from ingest.load import Article, file_hash, load_article, parse_html, parse_article
 from sourcechat.errors import SourceError, UserError
 from sourcechat.settings import Settings
@@ -126,7 +126,7 @@ def _metadatas(pending: _Pending, now: str) -> list[dict]:
             "source": article.source, "title": article.title, "chunk": c.index,
             "start": c.start, "end": c.end, "n_chunks": len(pending.chunks),
             "content_hash": article.content_hash, "file_hash": file_hash(pending.data),
-            "ingested_at": now, "origin": pending.origin,
+            "ingested_at": now, "origin": pending.origin, "chunker": CHUNKER_VERSION,
             "sentences": json.dumps([list(s) for s in c.sentences]),
         }
         for c in pending.chunks
@@ -159,7 +159,7 @@ def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
         report.failed.append({"source": path.name, "error": f"cannot read it: {exc.strerror or exc}"})
         return None
     previous = known.get(path.name)
-    if previous and previous.get("file_hash") == file_hash(data):
+    if previous and previous.get("file_hash") == file_hash(data) and previous.get("chunker") == CHUNKER_VERSION:
         report.unchanged += 1
         return None
     try:

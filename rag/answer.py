@@ -1,228 +1,228 @@
-"""Answer: the default, offline, extractive answerer.
+"""Answer: the default, offline, extractive answerer's decisions.
 
-It never writes a word the sources do not hold: the short answer is a span of a cited sentence (a date,
-a number, a name, a title...), the reply quotes that sentence, and when no evidence covers the question
-it refuses and shows the nearest passages instead.
+It never writes a word the sources do not hold. For a factual question the short answer is a span of a
+cited sentence, chosen by a table of named, weighted features (`FEATURES`); a calibrated confidence
+decides whether the span is shown or only the passages are. Other forms get sentences: 1–3 for why /
+how / describe / opinion, a yes/no verdict with the sentence that decides it, an extractive summary.
+Every decision is recorded in a `Decision`, which `--explain` prints.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
-from rag.evidence import Evidence, VectorCache, uncovered_terms
+import numpy as np
+
+from rag.evidence import Evidence, VectorCache, term_weight, uncovered_terms
 from rag.index import Snapshot
-from rag.question import ANY, DATE, DURATION, KEY, NUMBER, ORG, PERSON, PLACE, RANK, WORK, QuestionInfo
+from rag.kinds import ANY, DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
+from rag.question import QuestionInfo
+from rag.spans import Span, infobox_key, is_headline, spans
 from rag.text import content_stems, fold, parse, stem
 from sourcechat.settings import Settings
 
-GROUP = "GROUP"  # nationalities and other groups ("American"): never a person, place or organisation
-PHRASE = "PHRASE"  # a noun phrase: an answer only when the question names no kind
-_LABEL_KIND = {
-    "DATE": DATE, "TIME": DURATION, "CARDINAL": NUMBER, "ORDINAL": RANK, "QUANTITY": NUMBER,
-    "PERCENT": NUMBER, "MONEY": NUMBER, "PERSON": PERSON, "ORG": ORG, "NORP": GROUP, "GPE": PLACE,
-    "LOC": PLACE, "FAC": PLACE, "WORK_OF_ART": WORK, "EVENT": WORK, "PRODUCT": WORK,
+# --- candidate scoring: one table of named features and their weights -------------------------------
+
+
+@dataclass(frozen=True)
+class Feature:
+    weight: float
+    means: str
+
+
+FEATURES: dict[str, Feature] = {
+    "evidence": Feature(1.0, "how well the sentence matches the question (dense + lexical, 0–1)"),
+    "kind": Feature(0.6, "how well the span's kind answers the expected kind (registry `accepts`, 0–1)"),
+    "names_kind": Feature(0.3, "the span carries the focus noun ('Larrabee Studios' for 'which studio')"),
+    "proximity": Feature(0.5, "dependency-tree closeness of the span to the question's words in the sentence"),
+    "echo": Feature(-0.6, "share of the span's words the question already has"),
+    "apposition": Feature(0.2, "the span follows the focus noun ('the album, Mr. Morale')"),
+    "measures_focus": Feature(0.4, "a value right before the focus noun ('2,600 *volunteers*', '18 *months*')"),
+    "layout_key": Feature(0.5, "the span is the value of a 'Key: value' line whose key the question names"),
+    "specific": Feature(0.15, "a date or value with its digits (a full date over a bare month)"),
+    "length": Feature(-0.003, "characters in the span: shorter is crisper"),
 }
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_CARDINAL_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
-_ORDINAL_WORDS = "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth"
-_NUMBER_WORDS = f"{_CARDINAL_WORDS}|{_ORDINAL_WORDS}"
-_PATTERNS: list[tuple[str, str]] = [
-    (rf"\b(?:(?:{_MONTHS}) \d{{1,2}}, \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|(?:{_MONTHS})(?: of)? \d{{4}})\b", DATE),
-    (r"\b(?:19|20)\d{2}(?:[–-](?:19|20)\d{2})?\b", DATE),
-    (r"\b\d{1,2}:\d{2}\b", DURATION),
-    (rf"\b(?:\d+|{_NUMBER_WORDS}|more than \d+(?: straight)?)[- ](?:minutes?|years?|weeks?|days?|hours?|seconds?)\b",
-     DURATION),
-    (r"(?:\bnumber |#)\d+\b", RANK),
-    (r"\b\d+(?:st|nd|rd|th)\b", RANK),
-    (r"\b(?!(?:19|20)\d\d\b)\d+\b", NUMBER),
-    (rf"\b(?:{_CARDINAL_WORDS})\b", NUMBER),
-    (rf"\b(?:{_ORDINAL_WORDS})\b", RANK),
-    (r"[“\"]([^”\"]{1,80}?)[”\"]", WORK),
-    (r"[“\"]([A-Z][^”\"]{0,60}?)[.!?]?$", WORK),  # a title whose closing quote the site dropped
-    (r"\bkey of ([A-G](?:[- ](?:flat|sharp))? (?:major|minor))", KEY),
-    (r"\b[A-Z][\w'’.&-]*(?:\s+(?:(?:of|and|&)\s+)?(?:the\s+)?[A-Z][\w'’.&-]*){0,5}\b(?![\w'’]* [A-Z])", ANY),
-]
-_INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ]{1,30}):\s*(.+)$")
+
+# How candidate scores turn into an answer: the weights live here, the values in `Candidate.features`.
+DEPTH = 8  # evidence sentences examined, best first
+CONFLICT_MARGIN = 0.12  # a differing value this close to the winner, from another sentence, is a conflict
 
 
 @dataclass
 class Candidate:
-    text: str
-    kind: str
-    start: int
-    end: int
-    bonus: float = 0.0
+    span: Span
+    evidence: Evidence
+    features: dict[str, float]
+    answer: str
+
+    @property
+    def score(self) -> float:
+        return sum(FEATURES[name].weight * value for name, value in self.features.items())
+
+    def contributions(self) -> dict[str, float]:
+        return {name: round(FEATURES[name].weight * value, 3) for name, value in self.features.items() if value}
 
 
-def _is_headline(sentence: str) -> bool:
-    """A Title Case Headline: its capitals say nothing about which words are names."""
-    tokens = re.findall(r"[A-Za-z][\w'’-]*", sentence)
-    return len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens)
+@dataclass
+class Decision:
+    """Everything the answerer decided, for the reply and for `--explain`."""
+    info: QuestionInfo
+    outcome: str = "refuse"  # "answer", "passages", "refuse", "sentences", "yesno", "summary", "conflict"
+    answer: str = ""
+    chosen: list[Evidence] = field(default_factory=list)  # the cited sentences, in citation order
+    winner: Candidate | None = None
+    runners_up: list[Candidate] = field(default_factory=list)
+    conflict: list[Candidate] = field(default_factory=list)
+    confidence: float = 0.0
+    reason: str = ""  # why a refusal or a fallback; why a verdict
+    lacking: list[str] = field(default_factory=list)
+    verdict: str = ""  # yes/no: "yes", "no", "not settled"
+
+    def explain(self) -> str:
+        i = self.info
+        lines = [f"form: {i.form}; expects: {', '.join(i.expects)} ({i.kind_reason}); focus: {i.focus or '—'}",
+                 f"terms: {', '.join(f'{t.word}/{t.pos}' for t in i.terms) or '—'}",
+                 f"outcome: {self.outcome}; confidence {self.confidence:.2f}" + (f"; {self.reason}" if self.reason else "")]
+        for label, cands in (("winner", [self.winner] if self.winner else []), ("runner-up", self.runners_up[:3]),
+                             ("conflict", self.conflict)):
+            for c in cands:
+                parts = ", ".join(f"{k} {v:+.2f}" for k, v in c.contributions().items())
+                lines.append(f"{label}: “{c.answer}” [{c.span.kind} via {c.span.origin}] = {c.score:.2f} ({parts})"
+                             f"\n    in “{c.evidence.sentence.text[:140]}” — {c.evidence.sentence.source}")
+        if not self.winner and self.chosen:
+            for e in self.chosen:
+                lines.append(f"sentence ({e.score:.2f}): “{e.sentence.text[:140]}” — {e.sentence.source}")
+        return "\n".join(lines)
 
 
-def _entity_candidates(doc, sentence: str, headline: bool) -> list[Candidate]:
-    found = []
-    for ent in doc.ents:
-        kind = _LABEL_KIND.get(ent.label_)
-        if not kind or (kind in {PERSON, ORG, PLACE} and headline):
-            continue
-        text = re.sub(r"^(the|a|an) ", "", ent.text, flags=re.I) if kind in {DATE, NUMBER, RANK} else ent.text
-        if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
-            kind = DATE
-        if kind in {PERSON, ORG} and re.match(r"\s*&\s*(the\s+)?[A-Z]", sentence[ent.end_char:]):
-            kind = WORK  # "Mr. Morale" of "Mr. Morale & the Big Steppers" is a title, not a person
-        text = re.sub(r"['’]s$", "", text.strip(" ,.;:"))
-        found.append(Candidate(text, kind, ent.start_char, ent.start_char + len(text)))
-    return found
+# --- calibration: confidence is a logistic function of a few named signals, fitted on the dev split ---
+
+CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+_DEFAULT_CALIBRATION = {
+    "weights": {"bias": -2.0, "score": 2.0, "margin": 2.0, "lexical": 2.0, "kind": 1.0, "corroborated": 0.5},
+    "min_confidence": 0.5,
+    "note": "hand-set defaults; `python -m eval.calibrate` fits them on eval/dev.jsonl",
+}
 
 
-def _pattern_candidates(sentence: str, headline: bool) -> list[Candidate]:
-    found = []
-    for pattern, kind in _PATTERNS:
-        if kind == ANY and headline:
-            continue
-        for match in re.finditer(pattern, sentence):
-            group = 1 if match.groups() else 0
-            text = match.group(group).strip(" ,.;:")
-            if not text or (kind == ANY and match.start() == 0 and " " not in text):
-                continue  # a capital that only starts the sentence says nothing
-            bonus = 0.15 if kind in {WORK, KEY} else 0.0
-            found.append(Candidate(text, kind, match.start(group), match.end(group), bonus))
-    return found
+@lru_cache(maxsize=1)
+def calibration() -> dict:
+    try:
+        return json.loads(CALIBRATION_PATH.read_text())
+    except (OSError, ValueError):
+        return _DEFAULT_CALIBRATION
 
 
-def _phrase_candidates(doc) -> list[Candidate]:
-    """Noun phrases ("tap dancing", "a small house"): answers that no entity type names."""
-    found = []
-    for chunk in doc.noun_chunks:
-        text = re.sub(r"^(the|a|an|this|that|his|her|their|its) ", "", chunk.text, flags=re.I).strip(" ,.;:")
-        text = re.sub(r"^[A-Z][\w.-]*['’]s ", "", text)  # "Dante's Inferno" → "Inferno": the owner is not the thing
-        if text and chunk.root.pos_ != "PRON":
-            start = chunk.start_char + chunk.text.find(text)
-            found.append(Candidate(text, PHRASE, start, start + len(text)))
-    return found
+def confidence_signals(winner: Candidate, runners_up: list[Candidate], corroborated: int) -> dict[str, float]:
+    margin = winner.score - runners_up[0].score if runners_up else 1.0
+    return {"score": winner.score, "margin": min(margin, 1.0), "lexical": winner.evidence.lexical,
+            "kind": winner.features.get("kind", 0.0), "corroborated": float(min(corroborated, 2))}
 
 
-def _layout_candidates(sentence: str) -> list[Candidate]:
-    """Values of "- Key: value" lines and table cells, as written in infoboxes and charts."""
-    found = []
-    infobox = _INFOBOX.match(sentence)
-    if infobox:
-        found.append(Candidate(infobox.group(2).strip(), ANY, infobox.start(2), infobox.end(2), 0.2))
-    if sentence.startswith("|"):
-        offset = 0
-        for cell in sentence.split("|"):
-            if cell.strip():
-                start = sentence.index(cell, offset)
-                found.append(Candidate(cell.strip(), ANY, start, start + len(cell)))
-            offset += len(cell) + 1
-    return found
+def confidence(signals: dict[str, float]) -> float:
+    w = calibration()["weights"]
+    z = w.get("bias", 0.0) + sum(w.get(k, 0.0) * v for k, v in signals.items())
+    return 1.0 / (1.0 + math.exp(-z))
 
 
-def candidates(sentence: str) -> list[Candidate]:
-    """Every span of the sentence that could be a short answer, with its kind."""
-    doc = parse(sentence)
-    headline = _is_headline(sentence)
-    found = _widen_entities(_entity_candidates(doc, sentence, headline) + _pattern_candidates(sentence, headline))
-    typed = [c for c in found if c.kind in {DATE, NUMBER, RANK, DURATION, GROUP}]
-    found = [c for c in found if c.kind != ANY or not any(t.start <= c.start and c.end <= t.end for t in typed)]
-    found += _phrase_candidates(doc) + _layout_candidates(sentence)
-    return [c for c in found if not re.search(r"-[a-z]+ed$", c.text)]  # "Alchemist-produced" modifies
+# --- features of one span ----------------------------------------------------------------------------
 
 
-def _widen_entities(found: list[Candidate]) -> list[Candidate]:
-    """spaCy often clips a title or name ("Morale" of "Mr. Morale & the Big Steppers"): an entity inside a
-    longer capitalised span takes that span, unless the span joins several ("X and Y", "X of Y", "X's Y")."""
-    spans = [c for c in found if c.kind == ANY and not re.search(r" (and|of) |['’]s ", c.text)]
+def _tree_distance(a, b) -> int:
+    up_a = [a] + list(a.ancestors)
+    up_b = [b] + list(b.ancestors)
+    index_b = {t.i: n for n, t in enumerate(up_b)}
+    for n, t in enumerate(up_a):
+        if t.i in index_b:
+            return n + index_b[t.i]
+    return 12
+
+
+def _anchors(doc, info: QuestionInfo, snap: Snapshot, title: str) -> list[tuple[object, float]]:
+    """Tokens of the sentence that carry a question word, each weighted by the word's rarity."""
+    weights = {}
+    title_stems = set(content_stems(title))
+    for t in info.terms:
+        if t.pos not in {"TYPE", "KIND"}:
+            weights[t.stem] = term_weight(snap, t.stem, title_stems) * (1.5 if t.pos == "VERB" else 1.0)
     out = []
-    for c in found:
-        if c.kind not in {ANY, PHRASE}:
-            wider = [s for s in spans if s.start <= c.start and c.end <= s.end and len(s.text) > len(c.text)]
-            if wider:
-                w = max(wider, key=lambda s: len(s.text))
-                c = Candidate(w.text, c.kind, w.start, w.end, c.bonus)
-        out.append(c)
+    for token in doc:
+        s = stem(fold(token.text))
+        if s in weights:
+            out.append((token, weights[s]))
     return out
 
 
-def _term_positions(sentence: str, info: QuestionInfo, idf: dict[str, float],
-                    topic: frozenset = frozenset()) -> list[tuple[int, float]]:
-    """Where the question's terms occur in the sentence, each with its weight (rare words weigh more)."""
-    folded = fold(sentence)
-    positions = []
-    for term in info.terms:
-        if term.pos in {"TYPE", "KIND"}:
-            continue
-        weight = idf.get(term.stem, 6.0) * (0.25 if term.stem in topic else 1.0)
-        for match in re.finditer(re.escape(term.stem[:max(4, len(term.stem) - 1)]), folded):
-            positions.append((match.start(), weight))
-    return positions
+def _proximity(doc, span: Span, anchors: list) -> float:
+    if not anchors:
+        return 0.0
+    tokens = [t for t in doc if t.idx < span.end and t.idx + len(t.text) > span.start]
+    if not tokens:
+        return 0.0
+    total = sum(w for _, w in anchors)
+    near = 0.0
+    for anchor, w in anchors:
+        if any(anchor.i == t.i for t in tokens):
+            continue  # the span contains the anchor: echo handles that
+        d = min(_tree_distance(anchor, t) for t in tokens)
+        near += w * math.exp(-(d - 1) / 2.5)
+    return near / total
 
 
-def score_candidate(candidate: Candidate, info: QuestionInfo, sentence: str, positions: list[tuple[int, float]],
-                    topic: set[str]) -> float | None:
-    """How well a span answers the question; None when it cannot (wrong kind, or it repeats the question)."""
-    expects = info.expects
-    stems = [s for s in content_stems(candidate.text, keep_question_words=True) if len(s) > 1]
-    kind_words = info.kind_stems
-    named = {t.stem for t in info.terms if t.pos == "PROPN"}
-    owner = re.match(r"([A-Z][\w.-]*)['’]s (.+)$", candidate.text)
-    if owner and stem(fold(owner.group(1))) in named:  # "Dante's Inferno" when asked about Dante's work
-        candidate = Candidate(owner.group(2), candidate.kind, candidate.end - len(owner.group(2)), candidate.end,
-                              candidate.bonus)
-        stems = [s for s in content_stems(candidate.text, keep_question_words=True) if len(s) > 1]
-    if named & set(stems) and len(named & set(stems)) / len(stems) >= 0.5:
-        return None  # mostly what the question names, so not what it asks for ("Grammy Awards")
-    if candidate.kind == PHRASE and expects != (ANY,):
-        return None  # a bare noun phrase answers only questions that name no kind
-    if kind_words & set(stems):
-        kind_score = 1.2  # "Larrabee Studios" when asked which studio: the span names its own kind
-    elif expects == (ANY,):
-        if info.names_a_thing and candidate.kind in {DATE, NUMBER, RANK, DURATION}:
-            return None
-        if info.names_a_proper and candidate.kind == PHRASE:
-            return None  # "which Grammy": a name is wanted, not "nominations"
-        kind_score = 0.6 if candidate.kind == PHRASE else 0.4
-    elif candidate.kind in expects:
-        kind_score = 1.0 if candidate.kind == expects[0] else 0.7
-    elif candidate.kind == ANY:
-        # a capitalised span spaCy did not type: a title or company may look like anything, but a person
-        # or place it missed is a single odd word ("Sounwave", "Compton"), not "Mr. Morale & the Big Steppers"
-        odd_name = " " not in candidate.text and expects[0] in {PERSON, PLACE}
-        kind_score = 0.25 if expects[0] in {ORG, WORK} or odd_name else None
-    else:
-        kind_score = None
-    if kind_score is None:
+def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str]) -> dict[str, float] | None:
+    """The feature values of one span, or None when it cannot answer (wrong kind, or it repeats the question)."""
+    accepts = [KINDS[k].accepts.get(span.kind, 0.0) * (1.0 if n == 0 else 0.85) for n, k in enumerate(info.expects)]
+    kind = max(accepts) if accepts else 0.0
+    stems = [s for s in content_stems(span.text, keep_question_words=True) if len(s) > 1]
+    if info.focus and stem(info.focus) in stems and span.kind in {NAME, "ORG", "PLACE", "WORK", "PERSON"}:
+        kind = max(kind, 0.8)  # "Larrabee Studios" when asked which studio: it names its own kind
+    if kind <= 0.0:
         return None
-    if not stems and candidate.kind not in {NUMBER, RANK, DATE, DURATION}:
+    if info.typed and span.kind == PHRASE:
+        return None  # strict: a typed question never takes a bare noun phrase
+    if info.names_a_proper and span.kind == PHRASE:
         return None
-    known = info.stems | topic | kind_words
+    if not stems and span.kind not in VALUE_KINDS:
+        return None
+    known = info.stems | topic | info.kind_stems
     if stems and all(s in known for s in stems):
         return None  # it repeats the question or names the collection's subject
-    overlap = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
-    if overlap >= 0.6:
+    echo = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
+    if echo >= 0.6:
         return None
-    score = kind_score + candidate.bonus - 0.3 * overlap
-    if positions:
-        total = sum(w for _, w in positions)
-        near = sum(w * math.exp(-min(abs(p - candidate.start), abs(p - candidate.end)) / 40) for p, w in positions)
-        score += 0.5 * near / total
-    before = fold(sentence[max(0, candidate.start - 30):candidate.start])
-    apposed = re.search(r"(\w+)\s*[,:]?\s*[\"'(]?\s*$", before)
-    if kind_words and apposed and stem(apposed.group(1)) in kind_words:
-        score += 0.3  # "the album, Mr. Morale…", "the song “June”": the span follows the kind it is
-    infobox = _INFOBOX.match(sentence)
-    if infobox and candidate.start >= infobox.start(2) and set(content_stems(infobox.group(1))) & info.stems:
-        score += 0.6  # "- Released: 2022-05-13" when asked when it was released
-    if candidate.kind == DATE:
+    sentence = item.sentence.text
+    before = fold(sentence[max(0, span.start - 30):span.start])
+    apposed = re.search(r"(\w+)\s*[,:]?\s*[\"'(“]?\s*$", before)
+    key = infobox_key(sentence)
+    in_value = key is not None and span.start >= sentence.find(":") > 0
+    specific = 0.0
+    if span.kind == DATE:
         if re.search(r"\byear\b", fold(info.text)):
-            score += 0.2 if re.fullmatch(r"\d{4}", candidate.text) else 0.0
-        else:  # "when"/"what date": the most specific date wins ("May 13, 2022" over "May")
-            score += 0.15 * bool(re.search(r"\d{4}", candidate.text)) + 0.1 * bool(re.search(r"\b\d{1,2}\b", candidate.text))
-    score -= 0.002 * len(candidate.text)
-    return score
+            specific = 1.0 if re.fullmatch(r"\d{4}", span.text) else 0.0
+        else:
+            specific = 0.6 * bool(re.search(r"\d{4}", span.text)) + 0.4 * bool(re.search(r"\b\d{1,2}\b", span.text))
+    elif span.kind in VALUE_KINDS:
+        specific = 0.5 * bool(re.search(r"\d", span.text))
+    after = fold(sentence[span.end:span.end + 40])
+    focus_after = info.focus is not None and span.kind in VALUE_KINDS and bool(re.match(
+        rf"\W{{0,3}}(?:[a-z-]+\W+){{0,2}}?{re.escape(stem(fold(info.focus))[:max(3, len(info.focus) - 2)])}", after))
+    return {
+        "evidence": item.score,
+        "measures_focus": 1.0 if focus_after else 0.0,
+        "kind": kind,
+        "names_kind": 1.0 if info.focus and stem(info.focus) in stems else 0.0,
+        "proximity": _proximity(doc, span, anchors),
+        "echo": echo,
+        "apposition": 1.0 if info.kind_stems and apposed and stem(apposed.group(1)) in info.kind_stems else 0.0,
+        "layout_key": 1.0 if in_value and set(content_stems(key)) & (info.stems | info.kind_stems) else 0.0,
+        "specific": specific,
+        "length": float(len(span.text)),
+    }
 
 
 def full_name(text: str, article: str) -> str:
@@ -230,23 +230,22 @@ def full_name(text: str, article: str) -> str:
     if not re.fullmatch(r"[A-Z][\w'’.-]+", text):
         return text
     names = re.findall(rf"\b((?:[A-Z][\w'’.-]+ ){{1,2}}){re.escape(text)}\b", article)
-    names = [n.strip() for n in names if not re.search(r"\b(The|A|An|In|On|At|And|But|When|If|As)\b", n)]
+    names = [n.strip() for n in names if not re.search(r"\b(The|A|An|In|On|At|And|But|When|If|As|Of|For)\b", n)]
     return f"{max(names, key=names.count)} {text}" if names else text
 
 
-@dataclass
-class Choice:
-    evidence: Evidence
-    answer: str
-    start: int  # of the answer span within the sentence
-    score: float
+def _norm_value(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", fold(text)).strip()
 
 
-def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
-                  settings: Settings, depth: int = 6) -> tuple[Choice | None, list[str]]:
-    """The best (sentence, span) among evidence that covers the question; else the terms it lacked."""
-    best: Choice | None = None
-    lacking: list[str] = []
+# --- choosing ----------------------------------------------------------------------------------------
+
+
+def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+            settings: Settings, depth: int = DEPTH) -> tuple[list[Evidence], list[str]]:
+    """The evidence sentences that cover the question (its names, numbers and key words), best first;
+    and, when none does, the words that were missing."""
+    ok, lacking = [], []
     for item in evidence[:depth]:
         if item.score < settings.min_evidence:
             break
@@ -254,19 +253,220 @@ def choose_answer(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
         if missing:
             lacking = lacking or [t.word for t in missing]
             continue
+        ok.append(item)
+    return ok, ([] if ok else lacking)
+
+
+def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot) -> list[Candidate]:
+    out: list[Candidate] = []
+    for item in items:
         sentence = item.sentence.text
-        positions = _term_positions(sentence, info, snap.idf, snap.topic)
+        doc = parse(sentence)
+        anchors = _anchors(doc, info, snap, item.title)
         topic = set(content_stems(item.title)) | set(snap.topic)
-        for candidate in candidates(sentence):
-            score = score_candidate(candidate, info, sentence, positions, topic)
-            if score is None:
+        for span in spans(sentence):
+            features = _span_features(span, item, info, doc, anchors, topic)
+            if features is None:
                 continue
-            total = item.score + 0.5 * score
-            if best is None or total > best.score:
-                answer = candidate.text
-                if candidate.kind in {PERSON, ORG, ANY}:
-                    answer = full_name(answer, snap.articles[item.sentence.source].text)
-                best = Choice(item, answer, candidate.start, total)
-        if best is None and info.expects == (ANY,):
-            best = Choice(item, sentence, 0, item.score)
-    return best, ([] if best else lacking)
+            answer = span.text
+            if span.kind in {"PERSON", NAME, "ORG"}:
+                answer = full_name(answer, snap.articles[item.sentence.source].text)
+            out.append(Candidate(span, item, features, answer))
+    out.sort(key=lambda c: c.score, reverse=True)
+    return out
+
+
+def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
+    """Candidates whose answer is not the winner's (nor part of it, nor containing it), best first, once each."""
+    key = _norm_value(answer)
+    seen, out = {key}, []
+    for c in cands:
+        k = _norm_value(c.answer)
+        if k in seen or (k and (k in key or key in k)):
+            continue
+        seen.add(k)
+        out.append(c)
+    return out
+
+
+def _corroborating(answer: str, primary: Evidence, evidence: list[Evidence]) -> list[Evidence]:
+    """Sentences in other articles that state the same answer: a second source for the same fact."""
+    key = _norm_value(answer)
+    if len(key) < 3:
+        return []
+    out, seen = [], {primary.sentence.source}
+    for item in evidence:
+        if item.sentence.source not in seen and f" {key} " in f" {_norm_value(item.sentence.text)} ":
+            out.append(item)
+            seen.add(item.sentence.source)
+    return out[:2]
+
+
+def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                   settings: Settings) -> Decision:
+    decision = Decision(info)
+    items, lacking = covered(info, evidence, snap, cache, settings)
+    if not items:
+        decision.lacking = lacking
+        decision.reason = (f"no evidence covers {', '.join(repr(w) for w in lacking[:3])}" if lacking
+                           else "no evidence sentence matches the question well enough")
+        decision.chosen = evidence[:3]
+        return decision
+    cands = score_candidates(info, items, snap)
+    if not cands:
+        decision.outcome = "passages"
+        decision.reason = f"the evidence holds no span of the expected kind ({', '.join(info.expects)})"
+        decision.chosen = items[:3]
+        return decision
+    winner = cands[0]
+    others = _distinct(cands[1:], winner.answer)
+    corroborating = _corroborating(winner.answer, winner.evidence, evidence)
+    decision.winner, decision.runners_up = winner, others[:5]
+    decision.confidence = confidence(confidence_signals(winner, others, len(corroborating)))
+    decision.answer = winner.answer
+    decision.chosen = [winner.evidence] + corroborating
+    if winner.span.kind in VALUE_KINDS:
+        conflict = [c for c in others if c.span.kind in VALUE_KINDS and set(KINDS[c.span.kind].accepts) & {winner.span.kind}
+                    and c.evidence.sentence != winner.evidence.sentence and c.score >= winner.score - CONFLICT_MARGIN
+                    and c.evidence.lexical >= 0.5 * winner.evidence.lexical]
+        if conflict:
+            decision.conflict = conflict[:1]
+            decision.outcome = "conflict"
+            decision.answer = f"{winner.answer} or {conflict[0].answer} (the sources differ)"
+            decision.chosen = [winner.evidence, conflict[0].evidence]
+            decision.reason = "two sentences that match the question give different values"
+            return decision
+    if decision.confidence >= calibration()["min_confidence"]:
+        decision.outcome = "answer"
+    else:
+        decision.outcome = "passages"
+        decision.reason = (f"confidence {decision.confidence:.2f} is below {calibration()['min_confidence']:.2f}: "
+                           "showing the passages rather than a short answer")
+        decision.answer = ""
+        decision.chosen = _passages(items)
+    return decision
+
+
+def _passages(items: list[Evidence], limit: int = 3) -> list[Evidence]:
+    best = items[0].score if items else 0.0
+    chosen: list[Evidence] = []
+    for item in items:
+        if len(chosen) == limit or item.score < 0.75 * best:
+            break
+        if any(item.sentence.text in c.context or c.sentence.text in item.sentence.text for c in chosen):
+            continue
+        chosen.append(item)
+    return chosen
+
+
+def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                     settings: Settings) -> Decision:
+    """why / how / describe / opinion: the 1–3 sentences that answer best, favouring the form's cue words."""
+    decision = Decision(info)
+    items, lacking = covered(info, evidence, snap, cache, settings)
+    if not items:
+        decision.lacking, decision.chosen = lacking, evidence[:3]
+        decision.reason = f"no evidence covers {', '.join(repr(w) for w in lacking[:3])}" if lacking else "nothing matches"
+        return decision
+    cues = form_named(info.form).sentence_cues
+
+    def rank(e: Evidence) -> float:
+        text = fold(e.sentence.text)
+        bonus = 0.08 * min(2, sum(1 for c in cues if c in text))
+        return e.score + bonus - (0.1 if len(e.sentence.text) < 40 or is_headline(e.sentence.text) else 0.0)
+
+    ordered = sorted(items, key=rank, reverse=True)
+    decision.chosen = _passages(ordered)
+    decision.outcome = "sentences"
+    decision.confidence = max(0.0, min(1.0, ordered[0].score))
+    decision.answer = " ".join(e.sentence.text for e in decision.chosen)
+    return decision
+
+
+_NEGATION = re.compile(r"\b(not|never|no|none|neither|nor|without|n't|cannot|isn't|wasn't|aren't|weren't|didn't|"
+                       r"doesn't|don't|hasn't|haven't|hadn't|won't|wouldn't|couldn't|lacks?|fails?|failed|refused)\b")
+
+
+def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                 settings: Settings) -> Decision:
+    """Yes when a sentence states what the question asks with the same polarity; no when it states it
+    negated, or states another value where the question names one; else the sources don't settle it."""
+    decision = Decision(info, outcome="yesno")
+    items, lacking = covered(info, evidence, snap, cache, settings)
+    q_negative = bool(_NEGATION.search(fold(info.text)))
+    if items and items[0].lexical >= 0.55:
+        best = items[0]
+        s_negative = bool(_NEGATION.search(fold(best.sentence.text)))
+        decision.verdict = "yes" if s_negative == q_negative else "no"
+        decision.reason = ("the sentence states it" if decision.verdict == "yes"
+                           else "the sentence states it negated")
+        decision.chosen = [best]
+        decision.confidence = best.lexical
+    else:
+        near = [e for e in evidence[:DEPTH] if e.lexical >= 0.45]
+        named = [t for t in info.terms if t.required and (t.pos in {"PROPN", "NUM"} or t.word[:1].isdigit())]
+        missing_values = [w for w in lacking if any(t.word == w for t in named)]
+        if near and missing_values and len(missing_values) == len(lacking):
+            decision.verdict = "no"
+            decision.reason = f"the sources give something else where the question says {missing_values[0]!r}"
+            decision.chosen = near[:1]
+            decision.confidence = near[0].lexical
+        else:
+            decision.verdict = "not settled"
+            decision.reason = "no sentence states it or its opposite"
+            decision.chosen = (items or evidence)[:2]
+            decision.confidence = 0.0
+    decision.answer = {"yes": "Yes", "no": "No", "not settled": "The sources don't settle it"}[decision.verdict]
+    return decision
+
+
+def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidence: list[Evidence]) -> str | None:
+    """The article a summary request names: the title sharing most of its words, else the best evidence's."""
+    words = info.stems - snap.topic
+    best, best_score = None, 0.0
+    titles = list(snap.articles.values())
+    if titles:
+        sims = cache.vectors([a.title for a in titles]) @ cache.vectors([info.text])[0]
+        for article, sim in zip(titles, sims):
+            overlap = len(words & set(content_stems(article.title + " " + article.source))) / max(1, len(words))
+            score = overlap + 0.5 * float(sim)
+            if score > best_score:
+                best, best_score = article.source, score
+    if best_score < 0.35 and evidence:
+        return evidence[0].sentence.source
+    return best
+
+
+def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                   settings: Settings, size: int = 4) -> Decision:
+    """An extractive summary: the article's most central sentences (closest to its mean embedding, the
+    lead favoured), in article order."""
+    decision = Decision(info, outcome="summary")
+    source = pick_article(info, snap, cache, evidence)
+    if source is None:
+        decision.outcome, decision.reason = "refuse", "no article to summarise"
+        return decision
+    article = snap.articles[source]
+    sentences = [s for s in article.sentences[:300]
+                 if len(s.text) >= 40 and not is_headline(s.text) and not infobox_key(s.text) and not s.text.startswith("|")]
+    if not sentences:
+        sentences = article.sentences[:size]
+    vectors = cache.vectors([s.text for s in sentences])
+    centre = vectors.mean(axis=0)
+    centre /= np.linalg.norm(centre) or 1.0
+    scores = vectors @ centre + np.array([0.08 if n < 3 else 0.0 for n in range(len(sentences))])
+    top = sorted(np.argsort(-scores)[:size])
+    decision.chosen = [Evidence(sentences[i], article.title, sentences[i].text, float(scores[i]), 0.0, 1, float(scores[i]))
+                       for i in top]
+    decision.answer = " ".join(e.sentence.text for e in decision.chosen)
+    decision.confidence = 1.0
+    decision.reason = f"summary of {source}"
+    return decision
+
+
+DECIDERS = {FACTUAL: decide_factual, YESNO: decide_yesno, SUMMARIZE: decide_summary}
+
+
+def decide(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+           settings: Settings) -> Decision:
+    return DECIDERS.get(info.form, decide_sentences)(info, evidence, snap, cache, settings)

@@ -9,20 +9,17 @@ are optional extras, imported only when chosen.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from rag.answer import choose_answer
+from rag.answer import Decision, decide
 from rag.evidence import Evidence
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
-
-if TYPE_CHECKING:
-    from rag.chain import Assistant
 
 REFUSAL_PREFIX = "The sources don't say"
 
@@ -42,22 +39,8 @@ def sources_block(citations: list[dict]) -> str:
     return "\n".join(f"[{c['n']}] {c['title']} — {c['source']}" for c in citations)
 
 
-def _corroborating(answer: str, primary: Evidence, evidence: list[Evidence]) -> list[Evidence]:
-    """Sentences in other articles that state the same answer: a second source for the same fact."""
-    key = re.sub(r"\W+", " ", answer.lower()).strip()
-    if len(key) < 3:
-        return []
-    out, seen = [], {primary.sentence.source}
-    for item in evidence:
-        if item.sentence.source in seen:
-            continue
-        if key in re.sub(r"\W+", " ", item.sentence.text.lower()):
-            out.append(item)
-            seen.add(item.sentence.source)
-    return out[:2]
-
-
-def refusal(question: str, lacking: list[str], evidence: list[Evidence], docs: list) -> dict[str, Any]:
+def refusal(question: str, lacking: list[str], evidence: list[Evidence], docs: list, reason: str = "",
+            kind: str = "factual") -> dict[str, Any]:
     nearest = evidence[:3]
     cites = [citation(i, e) for i, e in enumerate(nearest, start=1)]
     what = f"anything about {', '.join(repr(w) for w in lacking[:3])} here" if lacking else "this"
@@ -65,21 +48,47 @@ def refusal(question: str, lacking: list[str], evidence: list[Evidence], docs: l
     lines += [f"[{c['n']}] “{c['quote']}”" for c in cites]
     text = "\n".join(lines) + ("\n\n" + sources_block(cites) if cites else "")
     return {"question": question, "answer": "", "text": text, "refused": True, "citations": cites,
-            "retrieved": retrieved(docs)}
+            "retrieved": retrieved(docs), "kind": kind, "confidence": 0.0,
+            "reason": reason or (f"not in the sources: {', '.join(lacking[:3])}" if lacking else "not in the sources")}
 
 
-def extractive_answer(x: dict, assistant: "Assistant") -> dict[str, Any]:
-    question, evidence, docs = x["question"], x["evidence"], x["docs"]
-    choice, lacking = choose_answer(x["info"], evidence, assistant.corpus.snapshot(), assistant.cache,
-                                    assistant.settings)
-    if choice is None:
-        return refusal(question, lacking, evidence, docs)
-    chosen = [choice.evidence] + _corroborating(choice.answer, choice.evidence, evidence)
-    cites = [citation(i, e) for i, e in enumerate(chosen, start=1)]
+PASSAGES_PREFIX = "I found related passages but no answer I can vouch for"
+
+
+def compose(question: str, decision: Decision, docs: list) -> dict[str, Any]:
+    """The reply for a decision: the `ask --json` shape, whatever the form."""
+    info = decision.info
+    if decision.outcome == "refuse":
+        return refusal(question, decision.lacking, decision.chosen, docs, decision.reason, info.form)
+    cites = [citation(i, e) for i, e in enumerate(decision.chosen, start=1)]
     quotes = "\n".join(f"“{c['quote']}” [{c['n']}]" for c in cites)
-    text = f"{choice.answer}\n\n{quotes}\n\n{sources_block(cites)}"
-    return {"question": question, "answer": choice.answer, "text": text, "refused": False,
-            "citations": cites, "retrieved": retrieved(docs)}
+    if decision.outcome == "answer":
+        body = f"{decision.answer}\n\n{quotes}"
+    elif decision.outcome == "conflict":
+        a, b = decision.winner, decision.conflict[0]
+        body = (f"The sources differ: {a.answer} [1], but {b.answer} [2].\n\n{quotes}")
+    elif decision.outcome == "passages":
+        body = f"{PASSAGES_PREFIX}. The passages that look related:\n{quotes}"
+    elif decision.outcome == "yesno":
+        body = f"{decision.answer}. {decision.reason[:1].upper()}{decision.reason[1:]}:\n{quotes}"
+    elif decision.outcome == "summary":
+        body = f"Summary of “{decision.chosen[0].title}”:\n{quotes}" if cites else decision.reason
+    else:  # sentences
+        body = quotes
+    text = f"{body}\n\n{sources_block(cites)}" if cites else body
+    answer = decision.answer if decision.outcome in {"answer", "conflict", "yesno"} else (
+        decision.answer if decision.outcome in {"sentences", "summary"} else "")
+    return {"question": question, "answer": answer, "text": text, "refused": False, "citations": cites,
+            "retrieved": retrieved(docs), "kind": info.form, "confidence": round(decision.confidence, 3),
+            "reason": decision.reason}
+
+
+def extractive_decision(x: dict, resources) -> Decision:
+    return decide(x["info"], x["evidence"], resources.corpus.snapshot(), resources.cache, resources.settings)
+
+
+def extractive_answer(x: dict, resources) -> dict[str, Any]:
+    return compose(x["question"], extractive_decision(x, resources), x["docs"])
 
 
 # --- generative backends --------------------------------------------------------------------------
@@ -104,12 +113,13 @@ def llm_answerer(model: BaseChatModel) -> Runnable:
         reply: str = x["reply"].strip()
         evidence = x["evidence"][:8]
         if not evidence or reply.startswith(REFUSAL_PREFIX):
-            return refusal(x["question"], [], evidence, x["docs"])
+            return refusal(x["question"], [], evidence, x["docs"], "the model found no answer in the evidence")
         used = sorted({int(n) for n in re.findall(r"\[(\d+)\]", reply) if 0 < int(n) <= len(evidence)})
         cites = [citation(n, evidence[n - 1]) for n in used]
         answer = reply.split("\n", 1)[0].strip()
         return {"question": x["question"], "answer": answer, "text": f"{reply}\n\n{sources_block(cites)}",
-                "refused": False, "citations": cites, "retrieved": retrieved(x["docs"])}
+                "refused": False, "citations": cites, "retrieved": retrieved(x["docs"]),
+                "kind": x["info"].form, "confidence": 0.5 if cites else 0.0, "reason": ""}
 
     generate = RunnableLambda(inputs) | LLM_PROMPT | model | StrOutputParser()
     return RunnableLambda(lambda x: {**x, "reply": generate.invoke(x)}) | RunnableLambda(finish)
@@ -140,7 +150,8 @@ def chat_model(settings: Settings) -> BaseChatModel:
     raise UserError(f"unknown answerer {settings.answerer!r}")
 
 
-def make_answerer(settings: Settings, assistant: "Assistant") -> Runnable:
+def make_answerer(settings: Settings, resources) -> Runnable:
+    """`resources`: what answering reads (corpus snapshot, vector cache, settings), not the Assistant."""
     if settings.answerer == "extractive":
-        return RunnableLambda(lambda x: extractive_answer(x, assistant))
+        return RunnableLambda(lambda x: extractive_answer(x, resources))
     return llm_answerer(chat_model(settings))

@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 
 from langchain_core.language_models import BaseChatModel
 
-from rag.answerers import llm_answerer, make_answerer
+from rag.answerers import extractive_decision, llm_answerer, make_answerer
 from rag.condense import condense_question
 from rag.evidence import VectorCache, select_evidence
 from rag.index import CorpusIndex
@@ -31,10 +31,15 @@ class Assistant:
         self.corpus = CorpusIndex(settings)
         self.retriever = HybridRetriever(settings=settings, corpus=self.corpus, k=settings.top_k)
         self.cache = VectorCache(settings)
-        self.answerer = llm_answerer(chat_model) if chat_model is not None else make_answerer(settings, self)
+        self.answerer = llm_answerer(chat_model) if chat_model is not None else make_answerer(settings, self)  # reads .corpus, .cache, .settings
         self.chain = self.build_chain()
 
     def build_chain(self) -> Runnable:
+        return self.evidence_chain() | self.answerer
+
+    def evidence_chain(self) -> Runnable:
+        """question → {info, search, vector, docs, evidence}: everything an answerer reads."""
+
         def search_text(x: dict) -> str:
             return f"{x['query']} {x['info'].expansion}".strip()
 
@@ -46,12 +51,11 @@ class Assistant:
 
         return (
             RunnablePassthrough.assign(info=RunnableLambda(
-                lambda x: analyse(x["question"], x["query"][len(x["question"]):])))
+                lambda x: analyse(x["question"], x["query"][len(x["question"]):], self.cache.similarity)))
             | RunnablePassthrough.assign(search=RunnableLambda(search_text))
             | RunnablePassthrough.assign(vector=RunnableLambda(lambda x: self.retriever.embed(x["search"])))
             | RunnablePassthrough.assign(docs=RunnableLambda(retrieve))
             | RunnablePassthrough.assign(evidence=RunnableLambda(evidence))
-            | self.answerer
         )
 
     def validate(self, question: str) -> str:
@@ -84,3 +88,12 @@ class Assistant:
         result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return result
+
+    def explain(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> str:
+        """Why the extractive answerer answers as it does: the detected form and kind, the winning span's
+        feature contributions and the runners-up', and the reason for a refusal or a fallback."""
+        question = self.validate(question)
+        self.corpus.snapshot()
+        query = condense_question(question, list(history or []))
+        x = self.evidence_chain().invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+        return extractive_decision(x, self).explain()

@@ -53,24 +53,39 @@ class VectorCache:
             return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
 
-def _idf(snap: Snapshot, stem: str) -> float:
-    """A term's weight as evidence: rare words weigh more; the collection's own subject weighs little."""
+    def similarity(self, word: str, others: list[str]) -> list[float]:
+        """Cosine similarity of one word or phrase to each of `others` (embeddings are normalised)."""
+        vectors = self.vectors([word] + others)
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
+
+TITLE_WEIGHT = 0.25  # a question word that is in the article's own title names the article, not the sentence
+
+
+def term_weight(snap: Snapshot, stem: str, title_stems: frozenset | set = frozenset()) -> float:
+    """A term's weight as evidence for one sentence: rare words weigh more; words of the sentence's own
+    article title (or the whole collection's subject) weigh little, since every sentence there shares them."""
     weight = snap.idf.get(stem, snap.unknown_idf)
-    return weight * 0.25 if stem in snap.topic else weight
+    return weight * TITLE_WEIGHT if stem in snap.topic or stem in title_stems else weight
+
+
+def _idf(snap: Snapshot, stem: str) -> float:
+    return term_weight(snap, stem)
 
 
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,
-                    cache: VectorCache | None = None, threshold: float = 1.0) -> float:
+                    cache: VectorCache | None = None, threshold: float = 1.0, title: str = "") -> float:
     """idf-weighted share of the question's terms found in the sentence (half weight: its neighbours;
     0.7: a close paraphrase in the sentence, "suggested" for "recommended")."""
     terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND"}]
     if not terms:
         return 0.0
     in_sentence, in_context = set(content_stems(sentence)), set(content_stems(context))
+    title_stems = set(content_stems(title))
     sentence_words = None
     total = got = 0.0
     for term in terms:
-        weight = _idf(snap, term.stem)
+        weight = term_weight(snap, term.stem, title_stems)
         total += weight
         if term.stem in in_sentence:
             got += weight
@@ -96,18 +111,25 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
                 continue
             context = snap.neighbours(sentence)
             by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
-                                   lexical_overlap(info, snap, sentence.text, context, cache, paraphrase),
+                                   lexical_overlap(info, snap, sentence.text, context, cache, paraphrase,
+                                                   doc.metadata.get("title", "")),
                                    doc.metadata["rank"])
     items = list(by_key.values())
     if not items:
         return []
-    vectors = cache.vectors([e.sentence.text for e in items])
+    vectors = cache.vectors([sentence_key(e.title, e.sentence.text) for e in items])
     sims = vectors @ np.asarray(query_vector, dtype=np.float32)
     for evidence, sim in zip(items, sims):
         evidence.dense = float(sim)
         evidence.score = 0.45 * evidence.dense + 0.55 * evidence.lexical + 0.02 / evidence.chunk_rank
     items.sort(key=lambda e: e.score, reverse=True)
     return items[:limit]
+
+
+def sentence_key(title: str, sentence: str) -> str:
+    """What a sentence is embedded as: with its article's title, as chunks are, so that the name of the
+    article's subject, shared by all its sentences, does not decide which of them matches."""
+    return f"{title}: {sentence}" if title else sentence
 
 
 def _close_spelling(word: str, vocabulary: set[str]) -> bool:

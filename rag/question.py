@@ -1,55 +1,38 @@
-"""What a question asks for: the kind of answer expected, and the terms the evidence must cover."""
+"""What a question asks for: its form (a short fact, sentences, yes/no, a summary), the kind of short
+answer it expects, and the terms the evidence must cover.
+
+The kind comes from the question's own wh-phrase (`kinds.WH_CUES`), else from its focus noun ("which
+*architect*", "what is the *cost* of") compared by meaning with each kind's prototype nouns, so nouns no
+table lists still find their kind. Nothing here is keyed to a particular question.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
+from rag.kinds import ANY, FACTUAL, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, Form
 from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse, stem, words
-
-# Kinds of short answer. A question expects one or more, best first; "ANY" when its wording does not say.
-DATE, NUMBER, RANK, DURATION, PERSON, ORG, PLACE, WORK, KEY, ANY = (
-    "DATE", "NUMBER", "RANK", "DURATION", "PERSON", "ORG", "PLACE", "WORK", "KEY", "ANY")
-
-_PEOPLE = (r"person|people|critic|producer|rapper|actress|actor|artist|engineer|writer|journalist|reviewer|"
-           r"partner|wife|husband|collaborator|musician|singer|director|author|narrator|host|songwriter|"
-           r"co-?star|woman|man|girlfriend|friend|character|producers|critics|engineers|moderator")
-_ORGS = (r"publication|magazine|outlet|newspaper|paper|label|labels|company|collective|site|website|"
-         r"network|organi[sz]ation|agency|platform|chart|award|band")
-_TOWNS = r"city|country|state|town|neighbou?rhood"
-_PLACES = rf"{_TOWNS}|place|theater|theatre|venue|location|studio|studios"
-_WORKS = (r"song|songs|album|film|track|tracks|movie|podcast|video|book|single|novel|title|concept|term|"
-          r"phrase|novella|show|series|record|beat|work|composition|line")
-
-_MOD = r"(?:(?!(?:is|was|are|were|did|does|do|has|have|of|the)\b)[a-z&'’.-]+ ){0,2}?"  # up to two words between "which" and its noun: "which *disgraced* producer"
-
-_RULES: list[tuple[str, tuple[str, ...]]] = [
-    (r"\b(what|which) (kind|type|sort)s? of\b", (ANY,)),  # asks for a description, not a name
-    (r"\b(what|which) (year|date|day|month|decade)|^when\b|\bwhen (was|were|did|is|does)\b|what time\b", (DATE,)),
-    (r"\bhow long\b", (DURATION, NUMBER)),
-    (r"\bhow many|\bhow much|\bnumber of\b", (NUMBER,)),
-    (r"\bwhat (number|position|rank|place)\b|\bwhich (number|position|rank)\b|\bpeak(ed)? at\b|"
-     r"\b(track|chart) (number|position)\b|\bposition\b|^where\b(?=.*\b(land|landed|rank|chart|peak)\w*\b)",
-     (RANK, NUMBER)),
-    (r"\bwhat key\b|\bwhich key\b|\bkey (is|was) (it|the song)", (KEY,)),
-    (rf"\b(who|whom|whose)\b|\b(which|what) {_MOD}({_PEOPLE})\b", (PERSON, ORG)),
-    (rf"\b(which|what) {_MOD}({_ORGS})\b", (ORG, WORK)),
-    (rf"\b(which|what) {_MOD}({_TOWNS})\b", (PLACE,)),
-    (rf"^where\b|\bwhere\b|\b(which|what) {_MOD}({_PLACES})\b", (PLACE, ORG)),
-    (rf"\b(which|what) {_MOD}({_WORKS})\b|\bwhat is the (name|title) of\b|\bcalled\b|\btitled\b", (WORK,)),
-]
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
 _TYPE_WORDS = set("""year date day month decade time number position rank place many much long name called
-named title kind type person people""".split())
+named title kind type person people amount total""".split())
 
 # Words for the source itself ("the essay says..."): they point at the article, not at its content.
-_META_WORDS = set("essay article articles piece post blog text author source sources page passage".split())
+_META_WORDS = set("essay article articles piece post blog text author source sources page passage according "
+                  "report review guide story explainer writer".split())
 
 # Phrasal verbs the articles write as one word: searched and scored as that word too.
-_PHRASAL = [(r"\b(come|came|comes|coming) out\b|\bdrop(ped)?\b", "released"),
-            (r"\bcome[s]? (right )?after\b|\bfollows?\b", "before"),
-            (r"\bhow long (is|was|does|did) (it|the song|the track)\b", "length")]
+_PHRASAL = [(r"\b(come|came|comes|coming) out\b|\bdrop(ped)?\b|\bput out\b", "released"),
+            (r"\bhow long (is|was|does|did)\b", "length")]
+
+_FOCUS_AFTER_WH = re.compile(
+    r"\b(?:which|what|whose|how many|how much)\s+((?:[a-z&'’-]+\s+){0,3}?[a-z'’-]+)(?=\s+(?:is|was|are|were|did|does|"
+    r"do|has|have|had|will|would|can|could|of|in|on|at|for|from|by|to|does|did|the|a|an|that|it|he|she|they|"
+    r"we|you|\w+(?:ed|s)\b)|\?|$)")
+_FOCUS_COPULA = re.compile(r"^(?:what|which|who)\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?:[a-z-]+\s+){0,2}?([a-z-]+)\s+(?:of|for|in|at|on|to|that|behind)\b")
+_FOCUS_NAME = re.compile(r"^(?:name|list|give|identify)\s+(?:the|a|an)\s+(?:[a-z-]+\s+){0,2}?([a-z-]+)\b")
 
 
 @dataclass(frozen=True)
@@ -63,10 +46,12 @@ class Term:
 @dataclass(frozen=True)
 class QuestionInfo:
     text: str
-    expects: tuple[str, ...]
+    form: str  # kinds.FORMS name: factual, why, describe, how, opinion, yesno, summarize
+    expects: tuple[str, ...]  # kinds of short answer, best first; (ANY,) when the wording does not say
     terms: tuple[Term, ...]
-    names_a_thing: bool = False  # "which song": asks for a named thing, never a date or a count
-    names_a_proper: bool = False  # "which Grammy": asks for one of a named family, not a common noun phrase
+    focus: str | None = None  # the noun that names the answer's kind ("city" in "which city")
+    kind_reason: str = ""  # why these kinds: shown by --explain
+    names_a_proper: bool = False  # "which Grammy": one of a named family, not a common noun phrase
 
     @property
     def expansion(self) -> str:
@@ -82,43 +67,86 @@ class QuestionInfo:
     def kind_stems(self) -> set[str]:
         return {t.stem for t in self.terms if t.pos == "KIND"}
 
+    @property
+    def typed(self) -> bool:
+        return self.expects != (ANY,)
 
-def expected_kinds(question: str) -> tuple[str, ...]:
-    """The kinds the question's own wh-phrase asks for: the first one in it ("which website ... who won")."""
+
+Similarity = Callable[[str, list[str]], list[float]]  # word, prototypes → cosine similarities
+
+
+def question_form(question: str) -> Form:
     q = fold(question).strip()
-    found = [(m.start(), i, kinds) for i, (pattern, kinds) in enumerate(_RULES) if (m := re.search(pattern, q))]
-    return min(found)[2] if found else (ANY,)
+    return next(f for f in FORMS if any(re.search(c, q) for c in f.cues))
 
 
-_KIND_OF_NOUN = [(_PEOPLE, (PERSON, ORG)), (_ORGS, (ORG, WORK)), (_TOWNS, (PLACE,)), (_PLACES, (PLACE, ORG)),
-                 (_WORKS, (WORK,))]
+def wh_kinds(question: str) -> tuple[tuple[str, ...], str] | None:
+    """Kinds the wh-phrase itself names: the earliest cue in the question wins."""
+    q = fold(question).strip()
+    found = [(m.start(), i, kinds, pattern) for i, (pattern, kinds) in enumerate(WH_CUES) if (m := re.search(pattern, q))]
+    if not found:
+        return None
+    _, _, kinds, pattern = min(found)
+    return kinds, f"wh-phrase /{pattern[:40]}/"
 
 
-def _wh_heads(doc) -> set[int]:
-    """Tokens that a which/what determiner modifies ("which *newspaper*"): they name the answer's kind."""
-    return {t.head.i for t in doc if t.lower_ in {"which", "what", "whose"} and t.dep_ == "det"}
+def focus_noun(question: str) -> str | None:
+    """The noun that names what is asked for: "which *city*", "what is the *cost* of", "name the *architect*"."""
+    q = fold(question).strip().rstrip("?")
+    for pattern in (_FOCUS_COPULA, _FOCUS_NAME, _FOCUS_AFTER_WH):
+        m = pattern.search(q)
+        if m:
+            phrase = m.group(1).split()
+            doc = parse(" ".join(phrase))
+            nouns = [t.text for t in doc if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
+            measures = [n for n in nouns[:-1] if any(n in KINDS[k].prototypes for k in VALUE_KINDS)]
+            if measures:
+                return measures[0]  # "what *number* track", "which *year* group": the measure is asked for
+            return nouns[-1] if nouns else phrase[-1] if phrase[-1] not in STOPWORDS else None
+    return None
 
 
-def analyse(question: str, context: str = "") -> QuestionInfo:
-    """`context`: words a follow-up borrows from the conversation; they guide scoring, never block it."""
+def kinds_for_focus(focus: str, similarity: Similarity | None) -> tuple[tuple[str, ...], str] | None:
+    """The kinds whose prototypes the focus noun means: listed words first, then embedding similarity."""
+    word = focus.lower()
+    listed = [k.name for k in KINDS.values() if word in k.prototypes or word.rstrip("s") in k.prototypes]
+    if listed:
+        return tuple(listed), f"focus noun '{focus}' is a prototype of {listed[0]}"
+    if similarity is None:
+        return None
+    best: list[tuple[float, str]] = []
+    for kind in KINDS.values():
+        if kind.prototypes:
+            sims = similarity(word, list(kind.prototypes))
+            best.append((max(sims), kind.name))
+    best.sort(reverse=True)
+    if best and best[0][0] >= FOCUS_SIMILARITY:
+        top = tuple(name for sim, name in best if sim >= best[0][0] - 0.05)[:2]
+        return top, f"focus noun '{focus}' ~ {best[0][1]} prototypes (similarity {best[0][0]:.2f})"
+    return None
+
+
+def analyse(question: str, context: str = "", similarity: Similarity | None = None) -> QuestionInfo:
+    """`context`: words a follow-up borrows from the conversation; they guide scoring, never block it.
+    `similarity`: word-embedding similarity, for focus nouns no kind lists."""
+    form = question_form(question)
+    expects, reason = (ANY,), "no wh-phrase or focus noun names a kind"
+    focus = focus_noun(question)
+    cue = wh_kinds(question)
+    by_focus = kinds_for_focus(focus, similarity) if focus else None
+    if cue and cue[0] != (ANY,):
+        expects, reason = cue
+        if by_focus and cue[0][0] in {"PERSON", "PLACE"} and by_focus[0][0] in cue[0]:
+            expects, reason = by_focus  # "who ... which company": keep the cue's order unless the noun narrows it
+    elif cue:
+        expects, reason = cue
+    elif by_focus:
+        expects, reason = by_focus
     doc = parse(question)
     terms: list[Term] = []
     seen: set[str] = set()
-    heads = _wh_heads(doc)
-    expects = expected_kinds(question)
-    for i in heads:
-        if expects == (ANY,):
-            for pattern, kinds in _KIND_OF_NOUN:
-                if re.fullmatch(pattern, doc[i].lower_):
-                    expects = kinds
-    kind_nouns = set()
-    for m in re.finditer(r"\b(which|what)((?: [a-z&'’.-]+){1,3})", fold(question)):
-        noun = next((w for w in m.group(2).split() if any(re.fullmatch(p, w) for p, _ in _KIND_OF_NOUN)), None)
-        if noun:
-            kind_nouns.add(noun)
+    focus_stem = stem(focus) if focus else None
     for token in doc:
-        is_kind = token.pos_ != "PROPN" and (token.i in heads or token.lower_ in kind_nouns) and any(
-            re.fullmatch(pattern, token.lower_) for pattern, _ in _KIND_OF_NOUN)
         word = fold(token.text).strip("'’\"“”-")
         if not re.search(r"\w", word) or word in STOPWORDS or word in QUESTION_WORDS:
             continue
@@ -129,15 +157,14 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
             if s in seen:
                 continue
             seen.add(s)
-            if is_kind:  # "which *studio*": names the answer's kind; the answer may carry it
-                terms.append(Term(part, s, "KIND", False))
+            if focus_stem and s == focus_stem and token.pos_ != "PROPN":
+                terms.append(Term(part, s, "KIND", False))  # "which *studio*": names the answer's kind
+            elif part in _META_WORDS:
                 continue
-            if part in _META_WORDS:
-                continue
-            if part in _TYPE_WORDS:
+            elif part in _TYPE_WORDS:
                 terms.append(Term(part, s, "TYPE", False))
-                continue
-            terms.append(Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"}))
+            else:
+                terms.append(Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"}))
     for pattern, word in _PHRASAL:
         if re.search(pattern, fold(question)) and stem(word) not in seen:
             terms.append(Term(word, stem(word), "EXPAND", False))
@@ -145,8 +172,8 @@ def analyse(question: str, context: str = "") -> QuestionInfo:
         if word not in STOPWORDS and word not in QUESTION_WORDS and stem(word) not in seen:
             seen.add(stem(word))
             terms.append(Term(word, stem(word), "CONTEXT", False))
-    names_a_thing = bool(re.match(r"\s*(in |on |at |for |by |from )?(which|what) (?!(is|was|are|were|did|does|do|has|"
-                                  r"have|had|can|could|would|will|might|should|happens?|happened)\b)\w+", fold(question)))
     after_wh = re.search(r"\b(?:[Ww]hich|[Ww]hat)\s+(\S+)", question)
     names_a_proper = bool(after_wh and after_wh.group(1)[:1].isupper())
-    return QuestionInfo(question, expects, tuple(terms), names_a_thing, names_a_proper)
+    if form.name != FACTUAL and form.name != "yesno":
+        expects = (ANY,)
+    return QuestionInfo(question, form.name, expects, tuple(terms), focus, reason, names_a_proper)

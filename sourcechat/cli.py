@@ -91,6 +91,8 @@ def ask(
     question: str = typer.Argument(..., help="The question, in quotes."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
+    explain: bool = typer.Option(False, "--explain", help="Also print why: kind, features of the winner and "
+                                                          "runners-up, the reason for a refusal or fallback."),
 ) -> None:
     """Answer a question from the articles, with numbered citations."""
     settings = load_settings()
@@ -101,7 +103,14 @@ def ask(
         assistant = Assistant(settings)
         assistant.validate(question)
         result = assistant.ask(question, k=k)
-        typer.echo(json.dumps(result, ensure_ascii=False) if as_json else result["text"])
+        if as_json:
+            if explain:
+                result["explain"] = assistant.explain(question, k=k)
+            typer.echo(json.dumps(result, ensure_ascii=False))
+        else:
+            typer.echo(result["text"])
+            if explain:
+                typer.echo("\n--- explain ---\n" + assistant.explain(question, k=k))
         return 0
 
     guarded(run)
@@ -126,11 +135,14 @@ def serve(
 
 @app.command("eval")
 def evaluate(
-    questions: Path = typer.Option(Path("eval/questions.jsonl"), "--questions", help="JSONL question set."),
+    questions: Optional[Path] = typer.Option(None, "--questions",
+                                             help="One JSONL question set (default: eval/dev.jsonl and eval/test.jsonl)."),
     out: Path = typer.Option(Path("eval/out"), "--out", help="Folder for results and reports."),
     k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain tutorial pipeline."),
-    gate: bool = typer.Option(False, "--gate", help="Exit 1 when a metric misses its CI threshold."),
+    gate: bool = typer.Option(False, "--gate", help="Exit 1 when a test-split metric misses its CI threshold."),
+    articles: bool = typer.Option(True, "--articles/--no-articles",
+                                  help="Ask a collection of the sources plus eval/articles/ (default) or the sources alone."),
 ) -> None:
     """Score answers, citations, retrieval and latency on a question set."""
     settings = load_settings()
@@ -138,7 +150,8 @@ def evaluate(
     def run() -> int:
         from eval import run_eval
 
-        return run_eval(settings, questions, out, k=k, baseline=baseline, gate=gate)
+        paths = {questions.stem: questions} if questions else None
+        return run_eval(settings, paths, out, k=k, baseline=baseline, gate=gate, with_articles=articles)
 
     guarded(run)
 

@@ -1,0 +1,168 @@
+"""Knowledge as data: what forms a question takes, and which kinds of span answer it.
+
+Two registries, one entry per line, so a newcomer changes behaviour by editing a table:
+
+- `FORMS`: the shape of reply a question wants (a short span, 1–3 sentences, yes/no, a summary), found by
+  the question's own cues.
+- `KINDS`: the kind of short answer (a date, an amount of money, a person...). A kind is found from the
+  question's wh-phrase (`WH_CUES`) or, for "which/what <noun>", from the noun's *meaning*: its embedding
+  similarity to each kind's prototype nouns, so "which architect" asks for a person and "which borough" for a
+  place although neither word is listed anywhere. `accepts` says which span kinds may answer it and how
+  well: a date question never takes a noun phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# --- reply forms ------------------------------------------------------------------------------------
+
+FACTUAL, DESCRIBE, WHY, HOW, OPINION, YESNO, SUMMARIZE = (
+    "factual", "describe", "why", "how", "opinion", "yesno", "summarize")
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    cues: tuple[str, ...]  # regexes over the folded question; the first form with a match wins
+    short: bool  # the reply leads with a short span (factual, yes/no) rather than sentences
+    sentence_cues: tuple[str, ...] = ()  # words that mark a sentence as answering this form ("because")
+
+
+FORMS: tuple[Form, ...] = (
+    Form(SUMMARIZE, (r"^(please )?(summari[sz]e|sum up|recap|give (me )?(a |an )?(summary|overview|recap|tl;?dr))\b",
+                     r"^(what are|list) the (main|key) (points|takeaways)\b", r"^tl;?dr\b"), short=False),
+    Form(WHY, (r"\bwhy\b", r"\bwhat (is|was|were) the (reason|motivation|purpose)s?\b", r"\bfor what reason\b",
+               r"\bwhat (made|led|prompted|motivated|caused|drove)\b"), short=False,
+         sentence_cues=("because", "so that", "in order to", "wanted", "reason", "meant to", "to show", "due to",
+                        "since", "so ", "inspired", "purpose", "aimed", "goal", "hoped")),
+    Form(OPINION, (r"\bhow (did|do|does|was|were|is|are) .*\b(react|respond|receive|rate|review|judge|feel|view|"
+                   r"see|regard|perceive|like)\w*\b", r"\bwhat did .* (think|say|feel|write|make) (of|about)\b",
+                   r"\b(opinion|verdict|reception|critics?|reviewers?)\b.*\?$", r"\bwhat (do|does|did) .* think\b",
+                   r"\bhow well (was|were|is|did)\b"), short=False,
+         sentence_cues=("praised", "called", "described", "wrote", "said", "criticised", "criticized", "love",
+                        "best", "worst", "masterclass", "disturbing", "brilliant", "recommend", "verdict",
+                        "impressive", "disappointing", "felt", "opinion", "review")),
+    Form(HOW, (r"^how (did|do|does|was|were|is|are|can|could)\b(?! .*\b(many|much|long|old|far|big|tall|high|"
+               r"deep|wide|heavy|fast|large|often)\b)",), short=False,
+         sentence_cues=("by ", "through", "using", "started", "began", "recorded", "made", "built", "process")),
+    Form(DESCRIBE, (r"\bwhat (is|was|are|were) .* about\b", r"^(describe|explain|tell me about|outline)\b",
+                    r"\bwhat happens\b", r"\bwhat (does|did) .* (show|depict|portray|explore|cover|deal with|"
+                    r"discuss|describe|examine)\b", r"\bwhat is .* like\b", r"\bwhat is the (story|plot|premise|theme)"),
+         short=False),
+    Form(YESNO, (r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|must)\b(?!.*\b(who|what|"
+                 r"when|where|which|how many|how much)\b)",), short=True),
+    Form(FACTUAL, (r".",), short=True),
+)
+
+
+def form_named(name: str) -> Form:
+    return next(f for f in FORMS if f.name == name)
+
+
+# --- answer kinds -----------------------------------------------------------------------------------
+
+DATE, TIME, DURATION, MONEY, PERCENT, NUMBER, RANK = "DATE", "TIME", "DURATION", "MONEY", "PERCENT", "NUMBER", "RANK"
+PERSON, ORG, PLACE, WORK, GROUP, NAME, PHRASE, ANY = (
+    "PERSON", "ORG", "PLACE", "WORK", "GROUP", "NAME", "PHRASE", "ANY")
+VALUE_KINDS = frozenset({DATE, TIME, DURATION, MONEY, PERCENT, NUMBER, RANK})
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_MON = r"(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+_WORDNUM = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+            r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|hundred|a dozen|dozens of)")
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_SCALE = r"(?:\s?(?:million|billion|trillion|thousand|bn|m|k)\b)?"
+_UNIT_TIME = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|decades?|centuries)"
+_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s?(?:[ap]\.?m\.?|h)?"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    prototypes: tuple[str, ...] = ()  # nouns that ask for this kind ("which *city*")
+    labels: tuple[str, ...] = ()  # spaCy entity labels that give spans of this kind
+    patterns: tuple[str, ...] = ()  # regexes that give spans of this kind (maximal: "$4.2 million", not "4")
+    accepts: dict[str, float] = field(default_factory=dict)  # span kind → how well it answers this kind
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind(DATE, ("date", "year", "day", "month", "decade", "season", "century", "anniversary", "birthday"),
+         ("DATE",),
+         (rf"\b(?:(?:{_MONTHS}|{_MON}) \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{_MONTHS}|{_MON}),? \d{{4}}"
+          rf"|\d{{4}}-\d{{2}}-\d{{2}}|(?:early |late |mid-)?(?:{_MONTHS})(?: of)? \d{{4}}|(?:{_MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?)\b",
+          r"\b(?:19|20)\d{2}s?(?:\s?[–-]\s?(?:19|20)?\d{2})?\b",
+          r"\b(?:Q[1-4]|(?:first|second|third|fourth) quarter) (?:of )?(?:19|20)\d{2}\b"),
+         {DATE: 1.0}),
+    Kind(TIME, ("time", "hour", "clock", "o'clock", "opening hours", "deadline"), ("TIME",),
+         (rf"\b{_CLOCK}\s?(?:to|until|till|-|–)\s?{_CLOCK}\b",
+          r"\b\d{1,2}(?::\d{2})?\s?[ap]\.?m\.?(?=\W|$)", r"\b(?:[01]?\d|2[0-3]):[0-5]\d\b(?!:)", r"\b(?:noon|midnight)\b"),
+         {TIME: 1.0, DATE: 0.4}),
+    Kind(DURATION, ("duration", "length", "runtime", "period", "lifespan", "term", "span", "time taken"), (),
+         (rf"\b(?:{_NUM}|{_WORDNUM}|half an?)(?:\s?(?:and a half|to|-|–)\s?{_NUM})?[- ]{_UNIT_TIME}\b",
+          r"\b\d{1,2}:\d{2}:\d{2}\b", r"\b\d{1,2}:\d{2}\b(?! ?[ap]\.?m)"),
+         {DURATION: 1.0, TIME: 0.7, NUMBER: 0.5}),
+    Kind(MONEY, ("cost", "price", "budget", "amount", "fee", "sum", "revenue", "salary", "funding", "money",
+                 "fine", "profit", "sales", "income", "spending", "investment", "turnover", "earnings", "wage"),
+         ("MONEY",),
+         (rf"(?:[$€£¥]|US\$|A\$|C\$)\s?{_NUM}{_SCALE}",
+          rf"\b{_NUM}{_SCALE}\s?(?:dollars|euros|pounds|yen|USD|EUR|GBP|CHF|kr|NOK|SEK|DKK)\b"),
+         {MONEY: 1.0, NUMBER: 0.5}),
+    Kind(PERCENT, ("percentage", "percent", "share", "proportion", "rate", "margin", "ratio", "growth"),
+         ("PERCENT",), (rf"\b{_NUM}\s?(?:%|per ?cent\b|percentage points?\b)",),
+         {PERCENT: 1.0, NUMBER: 0.4}),
+    Kind(NUMBER, ("number", "count", "quantity", "total", "figure", "population", "size", "attendance",
+                  "capacity", "weight", "distance", "height", "depth", "temperature", "speed", "score"),
+         ("CARDINAL", "QUANTITY"),
+         (rf"\b{_NUM}{_SCALE}(?:\s?(?:km|kilometres|kilometers|miles|metres|meters|m|cm|mm|kg|g|tonnes|tons|lbs?|"
+          rf"feet|ft|inches|litres|liters|ml|°[CF]|degrees(?: Celsius| Fahrenheit)?|watts|W|kW|kWh|mAh|GB|TB|MB|"
+          rf"mph|km/h|hectares|acres|square (?:metres|meters|feet|miles))\b)?", rf"\b{_WORDNUM}\b"),
+         {NUMBER: 1.0, MONEY: 0.8, PERCENT: 0.8, DURATION: 0.7, RANK: 0.5}),
+    Kind(RANK, ("position", "rank", "ranking", "place", "spot", "chart", "finish", "seed", "track number"),
+         ("ORDINAL",), (r"(?:\bnumber |#|No\. ?)\d+\b", r"\b\d+(?:st|nd|rd|th)\b",
+                        r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\b"),
+         {RANK: 1.0, NUMBER: 0.8}),
+    Kind(PERSON, ("person", "man", "woman", "people", "actor", "actress", "producer", "director", "architect",
+                  "engineer", "executive", "officer", "mayor", "spokesperson", "critic", "writer", "author",
+                  "singer", "rapper", "artist", "scientist", "researcher", "founder", "chairman", "manager",
+                  "winner", "runner", "athlete", "coach", "player", "reviewer", "journalist", "partner", "wife",
+                  "husband", "minister", "councillor", "curator", "designer", "leader", "chef", "doctor"),
+         ("PERSON",), (), {PERSON: 1.0, NAME: 0.6, ORG: 0.4}),
+    Kind(ORG, ("company", "organisation", "organization", "magazine", "publication", "newspaper", "outlet",
+               "label", "firm", "agency", "team", "club", "brand", "manufacturer", "supplier", "contractor",
+               "university", "institute", "charity", "council", "department", "website", "network", "bank",
+               "sponsor", "retailer", "group", "party", "committee", "school"),
+         ("ORG",), (), {ORG: 1.0, NAME: 0.6, WORK: 0.4, PERSON: 0.3}),
+    Kind(PLACE, ("city", "town", "country", "place", "location", "venue", "state", "region", "neighbourhood",
+                 "neighborhood", "street", "studio", "village", "island", "district", "county", "province",
+                 "borough", "site", "building", "theater", "theatre", "stadium", "port", "river", "area"),
+         ("GPE", "LOC", "FAC"), (), {PLACE: 1.0, ORG: 0.5, NAME: 0.6}),
+    Kind(WORK, ("song", "album", "film", "movie", "book", "title", "product", "model", "work", "track",
+                "series", "show", "single", "novel", "video", "podcast", "record", "painting", "exhibit",
+                "exhibition", "event", "award", "prize", "programme", "program", "project", "device", "sample"),
+         ("WORK_OF_ART", "EVENT", "PRODUCT", "LAW"), (r"[“\"]([^”\"]{1,80}?)[”\"]",),
+         {WORK: 1.0, NAME: 0.7, ORG: 0.3}),
+    Kind(GROUP, (), ("NORP", "LANGUAGE"), (), {GROUP: 1.0}),
+    Kind(ANY, (), (), (), {PHRASE: 0.8, NAME: 0.6, WORK: 0.6, PERSON: 0.5, ORG: 0.5, PLACE: 0.5, GROUP: 0.5,
+                           DATE: 0.3, NUMBER: 0.3, MONEY: 0.3, PERCENT: 0.3, DURATION: 0.3, RANK: 0.3, TIME: 0.3}),
+)}
+
+# The question's own wh-phrase: the first cue found in it decides (before any focus noun).
+WH_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"\b(what|which) (kind|type|sort|genre|style)s? of\b", (ANY,)),
+    (r"\bhow much\b(?= .*\b(cost|pay|paid|spend|spent|charge|raise|raised|earn|price|worth|fund)\w*\b|\s+(money|cash))",
+     (MONEY, NUMBER)),
+    (r"\bhow much\b", (NUMBER, MONEY, PERCENT)),
+    (r"\bhow many\b", (NUMBER,)),
+    (r"\bhow long\b", (DURATION, NUMBER)),
+    (r"\bhow (old|far|big|tall|high|deep|wide|heavy|fast|large|hot|cold|often)\b", (NUMBER, DURATION)),
+    (r"\b(what|which) (percentage|percent|proportion|share)\b|\bby how much\b", (PERCENT, NUMBER)),
+    (r"\b(at )?what time\b|\bwhat hours?\b|\bopening hours\b", (TIME,)),
+    (r"\bwhere\b(?=.*\b(chart|charts|list|ranking|rankings|table|standings|race|leaderboard|tracklist)\b)", (RANK, NUMBER)),
+    (r"^when\b|\bwhen (was|were|did|is|does|do|will|has|had)\b|\bsince when\b", (DATE, TIME)),
+    (r"\b(who|whom|whose)\b", (PERSON, ORG)),
+    (r"^where\b|\bwhere\b", (PLACE, ORG)),
+)
+
+# A focus noun counts as a kind's when its embedding is at least this similar to one of the prototypes.
+FOCUS_SIMILARITY = 0.52

@@ -1,0 +1,173 @@
+"""Spans: every part of a sentence that could be a short answer, each with its kind.
+
+Sources of spans, all driven by the `KINDS` registry: spaCy entities (by label), the kinds' patterns
+(maximal, so "$4.2 million", "86,000", "18 months" and "9:00 to 20:00" stay whole), quoted titles,
+capitalised names spaCy did not type, noun phrases (whole constituents: "the state of the world"), and the
+values of "Key: value" lines and table cells. A span inside a wider value span of the same sentence is
+dropped: "4" of "$4.2 million" is never an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.kinds import ANY, KINDS, NAME, NUMBER, PERSON, ORG, PHRASE, PLACE, VALUE_KINDS, WORK, DATE
+from rag.text import parse
+
+_INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/]{1,40}?)\s*(?::|\|)\s+(.+)$")
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’.&-]*(?:\s+(?:(?:of|and|&|de|van|von|der|du|la|le)\s+)?(?:the\s+)?[A-Z][\w'’.&-]*){0,5}\b")
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    kind: str
+    start: int  # character offsets in the sentence
+    end: int
+    origin: str  # "entity", "pattern", "name", "phrase", "layout": shown by --explain
+
+
+@lru_cache(maxsize=1)
+def _label_kind() -> dict[str, str]:
+    return {label: kind.name for kind in KINDS.values() for label in kind.labels}
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> list[tuple[re.Pattern, str]]:
+    return [(re.compile(p), kind.name) for kind in KINDS.values() for p in kind.patterns]
+
+
+def is_headline(sentence: str) -> bool:
+    """A Title Case Headline: its capitals say nothing about which words are names."""
+    tokens = re.findall(r"[A-Za-z][\w'’-]*", sentence)
+    return len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens)
+
+
+def _strip(text: str, start: int) -> tuple[str, int]:
+    """Drop leading articles/possessives and trailing punctuation, keeping offsets right."""
+    m = re.match(r"(?i)(?:the|a|an|this|that|these|those|his|her|their|its|our|my|your)\s+", text)
+    if m:
+        text, start = text[m.end():], start + m.end()
+    stripped = text.rstrip(" ,.;:!?")
+    stripped = re.sub(r"['’]s$", "", stripped)
+    return stripped, start
+
+
+def _entities(doc, headline: bool) -> list[Span]:
+    found = []
+    for ent in doc.ents:
+        kind = _label_kind().get(ent.label_)
+        if not kind or (headline and kind in {PERSON, ORG, PLACE}):
+            continue
+        text, start = _strip(ent.text, ent.start_char)
+        if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
+            kind = DATE
+        if text:
+            found.append(Span(text, kind, start, start + len(text), "entity"))
+    return found
+
+
+def _patterns(sentence: str) -> list[Span]:
+    found = []
+    for pattern, kind in _compiled():
+        for m in pattern.finditer(sentence):
+            group = 1 if m.groups() else 0
+            text = m.group(group).strip(" ,.;:")
+            if text:
+                start = m.start(group) + m.group(group).find(text)
+                found.append(Span(text, kind, start, start + len(text), "pattern"))
+    return found
+
+
+def _names(sentence: str, headline: bool) -> list[Span]:
+    if headline:
+        return []
+    found = []
+    for m in _CAPITALISED.finditer(sentence):
+        text = m.group().strip(" ,.;:")
+        if m.start() == 0 and " " not in text:
+            continue  # a capital that only starts the sentence says nothing
+        if re.fullmatch(r"(The|A|An|In|On|At|It|He|She|They|We|I|But|And|This|That)", text):
+            continue
+        found.append(Span(text, NAME, m.start(), m.start() + len(text), "name"))
+    return found
+
+
+def _phrases(doc) -> list[Span]:
+    """Noun phrases, widened to the whole constituent with its prepositional tail ("the state of the world")."""
+    found = []
+    for chunk in doc.noun_chunks:
+        if chunk.root.pos_ == "PRON":
+            continue
+        end_tok = chunk.end
+        # take an "of ..." tail: "the state of the world", "a pair of headphones"
+        if end_tok < len(doc) and doc[end_tok].lower_ == "of":
+            tail = [t for t in doc[end_tok].subtree]
+            if tail and tail[-1].i - chunk.start < 10:
+                end_tok = tail[-1].i + 1
+        span = doc[chunk.start:end_tok]
+        text, start = _strip(span.text, span.start_char)
+        if text:
+            found.append(Span(text, PHRASE, start, start + len(text), "phrase"))
+    return found
+
+
+def _layout(sentence: str) -> list[Span]:
+    """Values of "- Key: value" lines and table cells, as written in infoboxes and spec tables."""
+    found = []
+    m = _INFOBOX.match(sentence)
+    if m and len(m.group(2).strip()) < 120:
+        value = m.group(2).strip()
+        found.append(Span(value, NAME, m.start(2), m.start(2) + len(value), "layout"))
+    if sentence.lstrip().startswith("|"):
+        offset = 0
+        for cell in sentence.split("|"):
+            if cell.strip() and not re.fullmatch(r"[\s:-]+", cell):
+                start = sentence.index(cell, offset) + (len(cell) - len(cell.lstrip()))
+                found.append(Span(cell.strip(), NAME, start, start + len(cell.strip()), "layout"))
+            offset += len(cell) + 1
+    return found
+
+
+def infobox_key(sentence: str) -> str | None:
+    m = _INFOBOX.match(sentence)
+    return m.group(1) if m else None
+
+
+def spans(sentence: str) -> list[Span]:
+    """Every candidate answer span of the sentence, deduplicated, value spans kept whole."""
+    doc = parse(sentence)
+    headline = is_headline(sentence)
+    patterns = _patterns(sentence)
+    # a pattern knows a value's kind better than the tagger: "2:07:41" is a duration, not a cardinal
+    entities = [e for e in _entities(doc, headline)
+                if not any(p.start <= e.start and e.end <= p.end and e.kind in VALUE_KINDS for p in patterns)]
+    found = patterns + entities
+    values = [s for s in found if s.kind in VALUE_KINDS]
+    # a value span inside a wider value span is a piece of it ("4" of "$4.2 million", "000" of "86,000")
+    found = [s for s in found if not any(v.start <= s.start and s.end <= v.end and (v.end - v.start) > (s.end - s.start)
+                                         for v in values)]
+    names = _names(sentence, headline)
+    # a typed entity that a capitalised span widens ("Morale" of "Mr. Morale & the Big Steppers") takes the span
+    widened = []
+    for s in found:
+        if s.kind in {PERSON, ORG, PLACE, WORK}:
+            wider = [n for n in names if n.start <= s.start and s.end <= n.end and len(n.text) > len(s.text)
+                     and not re.search(r" (and|of) |['’]s ", n.text)]
+            if wider:
+                w = max(wider, key=lambda n: len(n.text))
+                s = Span(w.text, s.kind, w.start, w.end, s.origin)
+        widened.append(s)
+    found = widened + [n for n in names if not any(v.start <= n.start and n.end <= v.end for v in values)]
+    found += _phrases(doc) + _layout(sentence)
+    out: dict[tuple[int, int, str], Span] = {}
+    for s in found:
+        if re.search(r"-[a-z]+ed$", s.text):  # "Alchemist-produced" modifies; it does not answer
+            continue
+        out.setdefault((s.start, s.end, s.kind), s)
+    return list(out.values())
+
+
+__all__ = ["Span", "spans", "infobox_key", "is_headline", "ANY", "WORK"]
