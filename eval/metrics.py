@@ -150,6 +150,7 @@ def compute_metrics(questions: list[dict], results: dict[str, dict]) -> dict[str
         "recall_at_k": _ratio(sum(v["hit"] for v in answerable), len(answerable)),
         "mrr": round(statistics.fmean(v["rr"] for v in answerable), 4) if answerable else None,
         "refusal_accuracy": _ratio(sum(bool(v["refused"]) for v in unanswerable), len(unanswerable)),
+        "unanswerable_no_short_answer": _ratio(sum(not v["short"] for v in unanswerable), len(unanswerable)),
         "false_refusal_rate": _ratio(sum(v["refused"] is not False for v in answerable), len(answerable)),
         "nonfactual_key_phrase": _ratio(sum(v["key_ok"] for v in nonfactual), len(nonfactual)),
         "latency_p50_ms": percentile(latencies, 0.50),

@@ -17,7 +17,7 @@ from functools import lru_cache
 from ingest.load import Article
 
 # Bump when sentence or chunk boundaries change: articles ingested by an older chunker are re-chunked.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 _HEADING = re.compile(r"^\s*(=+.+=+|#{1,6}\s.+)\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+\S")
@@ -66,7 +66,10 @@ def _wrap_width(lines: list[str]) -> int:
 def blocks(text: str) -> list[tuple[int, int]]:
     """Paragraph-level spans: blank lines, headings, list items and table rows separate blocks; in a
     hard-wrapped text a line that runs to the wrap width continues onto the next."""
-    lines = [(m.start(), m.group()) for m in re.finditer(r"[^\n]*", text) if m.start() < len(text) or m.group()]
+    lines, offset = [], 0
+    for line in text.split("\n"):
+        lines.append((offset, line))
+        offset += len(line) + 1
     width = _wrap_width([ln for _, ln in lines])
     spans: list[tuple[int, int]] = []
     current: tuple[int, int] | None = None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.evidence import Evidence, VectorCache, term_weight, uncovered_terms
+from rag.evidence import Evidence, VectorCache, relation_coverage, term_weight, uncovered_terms
 from rag.index import Snapshot
 from rag.kinds import ANY, DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo
@@ -36,7 +36,8 @@ class Feature:
 
 
 FEATURES: dict[str, Feature] = {
-    "evidence": Feature(1.0, "how well the sentence matches the question (dense + lexical, 0–1)"),
+    "evidence": Feature(1.5, "how well the sentence matches the question (dense + lexical, 0–1)"),
+    "relation": Feature(0.6, "share of the question's verbs and common nouns the sentence states or paraphrases"),
     "kind": Feature(0.6, "how well the span's kind answers the expected kind (registry `accepts`, 0–1)"),
     "names_kind": Feature(0.3, "the span carries the focus noun ('Larrabee Studios' for 'which studio')"),
     "proximity": Feature(0.5, "dependency-tree closeness of the span to the question's words in the sentence"),
@@ -44,6 +45,7 @@ FEATURES: dict[str, Feature] = {
     "apposition": Feature(0.2, "the span follows the focus noun ('the album, Mr. Morale')"),
     "measures_focus": Feature(0.4, "a value right before the focus noun ('2,600 *volunteers*', '18 *months*')"),
     "layout_key": Feature(0.5, "the span is the value of a 'Key: value' line whose key the question names"),
+    "possessor": Feature(-0.2, "the span is a possessor ('Lamar's collaborator'): it modifies, it rarely answers"),
     "specific": Feature(0.15, "a date or value with its digits (a full date over a bare month)"),
     "length": Feature(-0.003, "characters in the span: shorter is crisper"),
 }
@@ -82,6 +84,7 @@ class Decision:
     reason: str = ""  # why a refusal or a fallback; why a verdict
     lacking: list[str] = field(default_factory=list)
     verdict: str = ""  # yes/no: "yes", "no", "not settled"
+    signals: dict[str, float] = field(default_factory=dict)  # what confidence was computed from
 
     def explain(self) -> str:
         i = self.info
@@ -118,10 +121,19 @@ def calibration() -> dict:
         return _DEFAULT_CALIBRATION
 
 
-def confidence_signals(winner: Candidate, runners_up: list[Candidate], corroborated: int) -> dict[str, float]:
+SIGNALS = ("score", "margin", "lexical", "dense", "kind", "proximity", "corroborated", "top_sentence", "typed",
+           "relation")
+
+
+def confidence_signals(winner: Candidate, runners_up: list[Candidate], corroborated: int,
+                       best_evidence: Evidence, info: QuestionInfo, relation: float) -> dict[str, float]:
+    """The named signals confidence is a function of (weights fitted on dev by `python -m eval.calibrate`)."""
     margin = winner.score - runners_up[0].score if runners_up else 1.0
     return {"score": winner.score, "margin": min(margin, 1.0), "lexical": winner.evidence.lexical,
-            "kind": winner.features.get("kind", 0.0), "corroborated": float(min(corroborated, 2))}
+            "dense": winner.evidence.dense, "kind": winner.features.get("kind", 0.0),
+            "proximity": winner.features.get("proximity", 0.0), "corroborated": float(min(corroborated, 2)),
+            "top_sentence": 1.0 if winner.evidence is best_evidence else 0.0, "typed": 1.0 if info.typed else 0.0,
+            "relation": relation}
 
 
 def confidence(signals: dict[str, float]) -> float:
@@ -174,7 +186,8 @@ def _proximity(doc, span: Span, anchors: list) -> float:
     return near / total
 
 
-def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str]) -> dict[str, float] | None:
+def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str],
+                   relation: float) -> dict[str, float] | None:
     """The feature values of one span, or None when it cannot answer (wrong kind, or it repeats the question)."""
     accepts = [KINDS[k].accepts.get(span.kind, 0.0) * (1.0 if n == 0 else 0.85) for n, k in enumerate(info.expects)]
     kind = max(accepts) if accepts else 0.0
@@ -213,13 +226,16 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         rf"\W{{0,3}}(?:[a-z-]+\W+){{0,2}}?{re.escape(stem(fold(info.focus))[:max(3, len(info.focus) - 2)])}", after))
     return {
         "evidence": item.score,
+        "relation": relation,
         "measures_focus": 1.0 if focus_after else 0.0,
         "kind": kind,
         "names_kind": 1.0 if info.focus and stem(info.focus) in stems else 0.0,
         "proximity": _proximity(doc, span, anchors),
         "echo": echo,
         "apposition": 1.0 if info.kind_stems and apposed and stem(apposed.group(1)) in info.kind_stems else 0.0,
-        "layout_key": 1.0 if in_value and set(content_stems(key)) & (info.stems | info.kind_stems) else 0.0,
+        "layout_key": ((1.0 if span.origin == "layout" else 0.5) if in_value and set(content_stems(key))
+                       & (info.stems | info.kind_stems) else 0.0),
+        "possessor": 1.0 if re.match(r"['’]s\b", sentence[span.end:span.end + 3]) else 0.0,
         "specific": specific,
         "length": float(len(span.text)),
     }
@@ -257,15 +273,16 @@ def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache:
     return ok, ([] if ok else lacking)
 
 
-def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot) -> list[Candidate]:
+def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, cache: VectorCache) -> list[Candidate]:
     out: list[Candidate] = []
     for item in items:
+        relation = relation_coverage(info, item, snap, cache)
         sentence = item.sentence.text
         doc = parse(sentence)
         anchors = _anchors(doc, info, snap, item.title)
         topic = set(content_stems(item.title)) | set(snap.topic)
         for span in spans(sentence):
-            features = _span_features(span, item, info, doc, anchors, topic)
+            features = _span_features(span, item, info, doc, anchors, topic, relation)
             if features is None:
                 continue
             answer = span.text
@@ -312,7 +329,7 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
                            else "no evidence sentence matches the question well enough")
         decision.chosen = evidence[:3]
         return decision
-    cands = score_candidates(info, items, snap)
+    cands = score_candidates(info, items, snap, cache)
     if not cands:
         decision.outcome = "passages"
         decision.reason = f"the evidence holds no span of the expected kind ({', '.join(info.expects)})"
@@ -322,10 +339,13 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     others = _distinct(cands[1:], winner.answer)
     corroborating = _corroborating(winner.answer, winner.evidence, evidence)
     decision.winner, decision.runners_up = winner, others[:5]
-    decision.confidence = confidence(confidence_signals(winner, others, len(corroborating)))
+    decision.signals = confidence_signals(winner, others, len(corroborating), items[0], info,
+                                          winner.features["relation"])
+    decision.confidence = confidence(decision.signals)
     decision.answer = winner.answer
     decision.chosen = [winner.evidence] + corroborating
-    if winner.span.kind in VALUE_KINDS:
+    shown = decision.confidence >= calibration()["min_confidence"]
+    if shown and winner.span.kind in VALUE_KINDS:
         conflict = [c for c in others if c.span.kind in VALUE_KINDS and set(KINDS[c.span.kind].accepts) & {winner.span.kind}
                     and c.evidence.sentence != winner.evidence.sentence and c.score >= winner.score - CONFLICT_MARGIN
                     and c.evidence.lexical >= 0.5 * winner.evidence.lexical]
@@ -338,6 +358,12 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
             return decision
     if decision.confidence >= calibration()["min_confidence"]:
         decision.outcome = "answer"
+    elif decision.confidence < calibration().get("refuse_below", 0.0):
+        decision.outcome = "refuse"
+        decision.reason = (f"confidence {decision.confidence:.2f} is below {calibration()['refuse_below']:.2f}: "
+                           "the evidence does not support an answer")
+        decision.answer = ""
+        decision.chosen = items[:3]
     else:
         decision.outcome = "passages"
         decision.reason = (f"confidence {decision.confidence:.2f} is below {calibration()['min_confidence']:.2f}: "
@@ -394,7 +420,7 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
     decision = Decision(info, outcome="yesno")
     items, lacking = covered(info, evidence, snap, cache, settings)
     q_negative = bool(_NEGATION.search(fold(info.text)))
-    if items and items[0].lexical >= 0.55:
+    if items and items[0].lexical >= 0.45:
         best = items[0]
         s_negative = bool(_NEGATION.search(fold(best.sentence.text)))
         decision.verdict = "yes" if s_negative == q_negative else "no"

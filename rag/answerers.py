@@ -45,7 +45,7 @@ def refusal(question: str, lacking: list[str], evidence: list[Evidence], docs: l
     cites = [citation(i, e) for i, e in enumerate(nearest, start=1)]
     what = f"anything about {', '.join(repr(w) for w in lacking[:3])} here" if lacking else "this"
     lines = [f"{REFUSAL_PREFIX} {what}. The nearest passages:"]
-    lines += [f"[{c['n']}] “{c['quote']}”" for c in cites]
+    lines += [f"[{c['n']}] “{' '.join(c['quote'].split())}”" for c in cites]
     text = "\n".join(lines) + ("\n\n" + sources_block(cites) if cites else "")
     return {"question": question, "answer": "", "text": text, "refused": True, "citations": cites,
             "retrieved": retrieved(docs), "kind": kind, "confidence": 0.0,
@@ -61,7 +61,7 @@ def compose(question: str, decision: Decision, docs: list) -> dict[str, Any]:
     if decision.outcome == "refuse":
         return refusal(question, decision.lacking, decision.chosen, docs, decision.reason, info.form)
     cites = [citation(i, e) for i, e in enumerate(decision.chosen, start=1)]
-    quotes = "\n".join(f"“{c['quote']}” [{c['n']}]" for c in cites)
+    quotes = "\n".join(f"“{' '.join(c['quote'].split())}” [{c['n']}]" for c in cites)
     if decision.outcome == "answer":
         body = f"{decision.answer}\n\n{quotes}"
     elif decision.outcome == "conflict":

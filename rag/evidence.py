@@ -8,6 +8,7 @@ the evidence, literally or as a close paraphrase ("suggested" for "recommended")
 from __future__ import annotations
 
 import difflib
+import re
 import threading
 from dataclasses import dataclass
 
@@ -73,8 +74,12 @@ def _idf(snap: Snapshot, stem: str) -> float:
     return term_weight(snap, stem)
 
 
+RELATION_WEIGHT = 1.5  # the question's verb is the relation asked about; names are shared by many sentences
+
+
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,
-                    cache: VectorCache | None = None, threshold: float = 1.0, title: str = "") -> float:
+                    cache: VectorCache | None = None, threshold: float = 1.0, title: str = "",
+                    shared: dict[str, float] | None = None) -> float:
     """idf-weighted share of the question's terms found in the sentence (half weight: its neighbours;
     0.7: a close paraphrase in the sentence, "suggested" for "recommended")."""
     terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND"}]
@@ -85,7 +90,8 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
     sentence_words = None
     total = got = 0.0
     for term in terms:
-        weight = term_weight(snap, term.stem, title_stems)
+        weight = term_weight(snap, term.stem, title_stems) * (RELATION_WEIGHT if term.pos == "VERB" else 1.0)
+        weight *= 1.0 - 0.6 * (shared or {}).get(term.stem, 0.0)
         total += weight
         if term.stem in in_sentence:
             got += weight
@@ -103,17 +109,20 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
 def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list[float], snap: Snapshot,
                     cache: VectorCache, limit: int = 12, paraphrase: float = 0.62) -> list[Evidence]:
     """The best sentences of the retrieved chunks, best first, one entry per sentence."""
-    by_key: dict[tuple[str, int], Evidence] = {}
+    pool: dict[tuple[str, int], tuple] = {}
     for doc in docs:
         for sentence in snap.sentences_by_chunk.get(doc.id, []):
-            key = (sentence.source, sentence.start)
-            if key in by_key:
-                continue
-            context = snap.neighbours(sentence)
-            by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
-                                   lexical_overlap(info, snap, sentence.text, context, cache, paraphrase,
-                                                   doc.metadata.get("title", "")),
-                                   doc.metadata["rank"])
+            pool.setdefault((sentence.source, sentence.start), (sentence, doc))
+    # a question word that most candidate sentences share does not choose between them
+    pool_stems = [set(content_stems(s.text)) for s, _ in pool.values()]
+    shared = {t.stem: sum(t.stem in p for p in pool_stems) / len(pool_stems) for t in info.terms} if pool_stems else {}
+    by_key: dict[tuple[str, int], Evidence] = {}
+    for key, (sentence, doc) in pool.items():
+        context = snap.neighbours(sentence)
+        by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
+                               lexical_overlap(info, snap, sentence.text, context, cache, paraphrase,
+                                               doc.metadata.get("title", ""), shared),
+                               doc.metadata["rank"])
     items = list(by_key.values())
     if not items:
         return []
@@ -158,6 +167,8 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
                      or (not term.word.isalnum() and term.word in snap.corpus_text))  # "r&b"
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
             if term.word not in fold(article.text) and not _close_spelling(term.word, article_words):
+                if re.fullmatch(r"(19|20)\d\d", term.word) and not re.search(r"\b(19|20)\d\d\b", article.text):
+                    continue  # a year the article never states (it names no year at all): implied, not contradicted
                 missing.append(term)
             continue
         if in_corpus or term.pos in {"ADJ", "ADV"} or term.pos == "VERB":
@@ -174,3 +185,28 @@ def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, thresh
     vectors = cache.vectors([word] + candidates)
     sims = vectors[1:] @ vectors[0]
     return float(sims.max()) >= threshold
+
+
+def relation_coverage(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
+                      threshold: float = 0.55) -> float:
+    """Share (by weight) of the question's relation words, its verbs and common nouns other than the
+    article's own title words, that the sentence states or closely paraphrases. "Who directed the film?"
+    answered from a sentence that never says directed (or made, shot...) is a guess."""
+    title_stems = set(content_stems(evidence.title)) | snap.topic
+    terms = [t for t in info.terms if t.pos in {"VERB", "NOUN", "ADJ"} and t.stem not in title_stems]
+    if not terms:
+        return 1.0
+    in_sentence = set(content_stems(evidence.sentence.text))
+    sentence_words = None
+    total = got = 0.0
+    for term in terms:
+        weight = term_weight(snap, term.stem)
+        total += weight
+        if term.stem in in_sentence:
+            got += weight
+            continue
+        if sentence_words is None:
+            sentence_words = sorted({w for w in words(evidence.sentence.text) if len(w) > 3 and w not in STOPWORDS})
+        if _has_paraphrase(term.word, sentence_words, cache, threshold):
+            got += 0.8 * weight
+    return got / total

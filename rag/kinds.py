@@ -101,13 +101,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(DURATION, ("duration", "length", "runtime", "period", "lifespan", "term", "span", "time taken"), (),
          (rf"\b(?:{_NUM}|{_WORDNUM}|half an?)(?:\s?(?:and a half|to|-|–)\s?{_NUM})?[- ]{_UNIT_TIME}\b",
           r"\b\d{1,2}:\d{2}:\d{2}\b", r"\b\d{1,2}:\d{2}\b(?! ?[ap]\.?m)"),
-         {DURATION: 1.0, TIME: 0.7, NUMBER: 0.5}),
+         {DURATION: 1.0, TIME: 0.6, NUMBER: 0.3}),
     Kind(MONEY, ("cost", "price", "budget", "amount", "fee", "sum", "revenue", "salary", "funding", "money",
                  "fine", "profit", "sales", "income", "spending", "investment", "turnover", "earnings", "wage"),
          ("MONEY",),
          (rf"(?:[$€£¥]|US\$|A\$|C\$)\s?{_NUM}{_SCALE}",
           rf"\b{_NUM}{_SCALE}\s?(?:dollars|euros|pounds|yen|USD|EUR|GBP|CHF|kr|NOK|SEK|DKK)\b"),
-         {MONEY: 1.0, NUMBER: 0.5}),
+         {MONEY: 1.0, NUMBER: 0.3}),
     Kind(PERCENT, ("percentage", "percent", "share", "proportion", "rate", "margin", "ratio", "growth"),
          ("PERCENT",), (rf"\b{_NUM}\s?(?:%|per ?cent\b|percentage points?\b)",),
          {PERCENT: 1.0, NUMBER: 0.4}),
@@ -166,3 +166,4 @@ WH_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 # A focus noun counts as a kind's when its embedding is at least this similar to one of the prototypes.
 FOCUS_SIMILARITY = 0.52
+FOCUS_MARGIN = 0.06  # ...and this much more similar than to any other kind's

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from rag.kinds import ANY, FACTUAL, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, Form
+from rag.kinds import ANY, FACTUAL, FOCUS_MARGIN, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, Form
 from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse, stem, words
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
@@ -31,7 +31,7 @@ _FOCUS_AFTER_WH = re.compile(
     r"\b(?:which|what|whose|how many|how much)\s+((?:[a-z&'’-]+\s+){0,3}?[a-z'’-]+)(?=\s+(?:is|was|are|were|did|does|"
     r"do|has|have|had|will|would|can|could|of|in|on|at|for|from|by|to|does|did|the|a|an|that|it|he|she|they|"
     r"we|you|\w+(?:ed|s)\b)|\?|$)")
-_FOCUS_COPULA = re.compile(r"^(?:what|which|who)\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?:[a-z-]+\s+){0,2}?([a-z-]+)\s+(?:of|for|in|at|on|to|that|behind)\b")
+_FOCUS_COPULA = re.compile(r"^(?:what|which|who)\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?:(?:name|title)\s+of\s+(?:the|a|an)\s+)?((?:[a-z-]+\s+){0,2}?[a-z-]+)\s+(?:of|for|in|at|on|to|that|behind|where|which|who)\b")
 _FOCUS_NAME = re.compile(r"^(?:name|list|give|identify)\s+(?:the|a|an)\s+(?:[a-z-]+\s+){0,2}?([a-z-]+)\b")
 
 
@@ -90,20 +90,30 @@ def wh_kinds(question: str) -> tuple[tuple[str, ...], str] | None:
     return kinds, f"wh-phrase /{pattern[:40]}/"
 
 
-def focus_noun(question: str) -> str | None:
-    """The noun that names what is asked for: "which *city*", "what is the *cost* of", "name the *architect*"."""
-    q = fold(question).strip().rstrip("?")
+def focus_nouns(question: str) -> list[str]:
+    """The nouns that name what is asked for, head last: "which *city*", "what is the *cost* of", "name the
+    *architect*", "the total *price* *tag*". Capitalised words are names, never the focus."""
+    q = question.strip().rstrip("?")
+    original_words = set(re.findall(r"\b[A-Z][\w'’-]*", q[1:]))
+    folded = fold(q)
     for pattern in (_FOCUS_COPULA, _FOCUS_NAME, _FOCUS_AFTER_WH):
-        m = pattern.search(q)
+        m = pattern.search(folded)
         if m:
-            phrase = m.group(1).split()
+            phrase = [w for w in m.group(1).split() if w.capitalize() not in original_words and w not in original_words]
+            if not phrase:
+                return []
             doc = parse(" ".join(phrase))
             nouns = [t.text for t in doc if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
             measures = [n for n in nouns[:-1] if any(n in KINDS[k].prototypes for k in VALUE_KINDS)]
             if measures:
-                return measures[0]  # "what *number* track", "which *year* group": the measure is asked for
-            return nouns[-1] if nouns else phrase[-1] if phrase[-1] not in STOPWORDS else None
-    return None
+                return measures[:1]  # "what *number* track", "which *year* group": the measure is asked for
+            return nouns or ([phrase[-1]] if phrase[-1] not in STOPWORDS else [])
+    return []
+
+
+def focus_noun(question: str) -> str | None:
+    nouns = focus_nouns(question)
+    return nouns[-1] if nouns else None
 
 
 def kinds_for_focus(focus: str, similarity: Similarity | None) -> tuple[tuple[str, ...], str] | None:
@@ -120,9 +130,9 @@ def kinds_for_focus(focus: str, similarity: Similarity | None) -> tuple[tuple[st
             sims = similarity(word, list(kind.prototypes))
             best.append((max(sims), kind.name))
     best.sort(reverse=True)
-    if best and best[0][0] >= FOCUS_SIMILARITY:
-        top = tuple(name for sim, name in best if sim >= best[0][0] - 0.05)[:2]
-        return top, f"focus noun '{focus}' ~ {best[0][1]} prototypes (similarity {best[0][0]:.2f})"
+    # a clear winner only: single-word similarities are noisy, and an unclear noun is better left untyped
+    if best and best[0][0] >= FOCUS_SIMILARITY and (len(best) < 2 or best[0][0] - best[1][0] >= FOCUS_MARGIN):
+        return (best[0][1],), f"focus noun '{focus}' ~ {best[0][1]} prototypes (similarity {best[0][0]:.2f})"
     return None
 
 
@@ -131,9 +141,15 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
     `similarity`: word-embedding similarity, for focus nouns no kind lists."""
     form = question_form(question)
     expects, reason = (ANY,), "no wh-phrase or focus noun names a kind"
-    focus = focus_noun(question)
+    nouns = focus_nouns(question)
+    focus = nouns[-1] if nouns else None
     cue = wh_kinds(question)
-    by_focus = kinds_for_focus(focus, similarity) if focus else None
+    by_focus = None
+    for noun in reversed(nouns):  # the head first, then its modifiers: "price *tag*" → "*price*"
+        by_focus = kinds_for_focus(noun, similarity)
+        if by_focus:
+            focus = noun
+            break
     if cue and cue[0] != (ANY,):
         expects, reason = cue
         if by_focus and cue[0][0] in {"PERSON", "PLACE"} and by_focus[0][0] in cue[0]:

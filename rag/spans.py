@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.kinds import ANY, KINDS, NAME, NUMBER, PERSON, ORG, PHRASE, PLACE, VALUE_KINDS, WORK, DATE
+from rag.kinds import ANY, DATE, DURATION, KINDS, NAME, NUMBER, ORG, PERSON, PHRASE, PLACE, TIME, VALUE_KINDS, WORK
 from rag.text import parse
 
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/]{1,40}?)\s*(?::|\|)\s+(.+)$")
@@ -64,6 +64,9 @@ def _entities(doc, headline: bool) -> list[Span]:
         text, start = _strip(ent.text, ent.start_char)
         if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
             kind = DATE
+        if kind in {TIME, DATE} and re.search(r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b", text) \
+                and not re.search(r"\d{4}|\b(ago|later|earlier)\b", text):
+            kind = DURATION  # the tagger's TIME/DATE for "two to three hours", "four years"
         if text:
             found.append(Span(text, kind, start, start + len(text), "entity"))
     return found
@@ -77,7 +80,11 @@ def _patterns(sentence: str) -> list[Span]:
             text = m.group(group).strip(" ,.;:")
             if text:
                 start = m.start(group) + m.group(group).find(text)
-                found.append(Span(text, kind, start, start + len(text), "pattern"))
+                if kind == NUMBER and re.fullmatch(r"(?:19|20)\d\d", text):
+                    kind_here = DATE  # a bare year is a date, not a count
+                else:
+                    kind_here = kind
+                found.append(Span(text, kind_here, start, start + len(text), "pattern"))
     return found
 
 
@@ -162,6 +169,8 @@ def spans(sentence: str) -> list[Span]:
         widened.append(s)
     found = widened + [n for n in names if not any(v.start <= n.start and n.end <= v.end for v in values)]
     found += _phrases(doc) + _layout(sentence)
+    typed_extents = {(s.start, s.end) for s in found if s.kind not in {NAME, PHRASE}}
+    found = [s for s in found if not (s.kind == NAME and s.origin == "name" and (s.start, s.end) in typed_extents)]
     out: dict[tuple[int, int, str], Span] = {}
     for s in found:
         if re.search(r"-[a-z]+ed$", s.text):  # "Alchemist-produced" modifies; it does not answer

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(1, ge=0)
 
     # Retrieval: candidates from each retriever, then fused (reciprocal rank) down to top_k chunks.
-    top_k: int = Field(10, ge=1, le=50)
+    top_k: int = Field(16, ge=1, le=50)
     candidates_k: int = Field(50, ge=1, le=500)
     rrf_k: int = 60
 
