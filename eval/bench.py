@@ -33,7 +33,7 @@ def main() -> None:
 
         assistant = Assistant(settings)
         assistant.warm_up()
-        questions = load_questions(Path("eval/questions.jsonl"))
+        questions = load_questions(Path("eval/dev.jsonl"))
         latencies = []
         for q in questions:
             started = time.perf_counter()

@@ -52,6 +52,7 @@ FEATURES: dict[str, Feature] = {
 
 # How candidate scores turn into an answer: the weights live here, the values in `Candidate.features`.
 DEPTH = 8  # evidence sentences examined, best first
+RIVAL_MARGIN = 0.3  # a rival answer this close to an unsure winner has its sentence shown among the passages
 CONFLICT_MARGIN = 0.12  # a differing value this close to the winner, from another sentence, is a conflict
 
 
@@ -114,11 +115,21 @@ _DEFAULT_CALIBRATION = {
 
 
 @lru_cache(maxsize=1)
-def calibration() -> dict:
+def _calibration_file() -> dict:
     try:
         return json.loads(CALIBRATION_PATH.read_text())
     except (OSError, ValueError):
         return _DEFAULT_CALIBRATION
+
+
+def calibration(settings: Settings | None = None) -> dict:
+    """The fitted weights and thresholds; SOURCECHAT_MIN_CONFIDENCE / _REFUSE_BELOW override the thresholds."""
+    fitted = dict(_calibration_file())
+    if settings is not None and settings.min_confidence is not None:
+        fitted["min_confidence"] = settings.min_confidence
+    if settings is not None and settings.refuse_below is not None:
+        fitted["refuse_below"] = settings.refuse_below
+    return fitted
 
 
 SIGNALS = ("score", "margin", "lexical", "dense", "kind", "proximity", "corroborated", "top_sentence", "typed",
@@ -333,7 +344,7 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     if not cands:
         decision.outcome = "passages"
         decision.reason = f"the evidence holds no span of the expected kind ({', '.join(info.expects)})"
-        decision.chosen = items[:3]
+        decision.chosen = _passages(items, floor=0.0)
         return decision
     winner = cands[0]
     others = _distinct(cands[1:], winner.answer)
@@ -344,40 +355,51 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     decision.confidence = confidence(decision.signals)
     decision.answer = winner.answer
     decision.chosen = [winner.evidence] + corroborating
-    shown = decision.confidence >= calibration()["min_confidence"]
-    if shown and winner.span.kind in VALUE_KINDS:
+    thresholds = calibration(settings)
+    conflict: list[Candidate] = []
+    if winner.span.kind in VALUE_KINDS:
         conflict = [c for c in others if c.span.kind in VALUE_KINDS and set(KINDS[c.span.kind].accepts) & {winner.span.kind}
                     and c.evidence.sentence != winner.evidence.sentence and c.score >= winner.score - CONFLICT_MARGIN
-                    and c.evidence.lexical >= 0.5 * winner.evidence.lexical]
-        if conflict:
-            decision.conflict = conflict[:1]
-            decision.outcome = "conflict"
-            decision.answer = f"{winner.answer} or {conflict[0].answer} (the sources differ)"
-            decision.chosen = [winner.evidence, conflict[0].evidence]
-            decision.reason = "two sentences that match the question give different values"
-            return decision
-    if decision.confidence >= calibration()["min_confidence"]:
+                    and c.evidence.lexical >= 0.5 * winner.evidence.lexical][:1]
+        if conflict:  # two values for one question: the margin that matters is over everything else
+            rest = [c for c in others if c is not conflict[0]]
+            decision.signals = confidence_signals(winner, rest, len(corroborating), items[0], info,
+                                                  winner.features["relation"])
+            decision.confidence = confidence(decision.signals)
+    shown = decision.confidence >= thresholds["min_confidence"]
+    if shown and conflict:
+        decision.conflict = conflict
+        decision.outcome = "conflict"
+        decision.answer = f"{winner.answer} or {conflict[0].answer} (the sources differ)"
+        decision.chosen = [winner.evidence, conflict[0].evidence]
+        decision.reason = "two sentences that match the question give different values"
+        return decision
+    if shown:
         decision.outcome = "answer"
-    elif decision.confidence < calibration().get("refuse_below", 0.0):
+    elif decision.confidence < thresholds.get("refuse_below", 0.0):
         decision.outcome = "refuse"
-        decision.reason = (f"confidence {decision.confidence:.2f} is below {calibration()['refuse_below']:.2f}: "
+        decision.reason = (f"confidence {decision.confidence:.2f} is below {thresholds['refuse_below']:.2f}: "
                            "the evidence does not support an answer")
         decision.answer = ""
         decision.chosen = items[:3]
     else:
         decision.outcome = "passages"
-        decision.reason = (f"confidence {decision.confidence:.2f} is below {calibration()['min_confidence']:.2f}: "
+        decision.reason = (f"confidence {decision.confidence:.2f} is below {thresholds['min_confidence']:.2f}: "
                            "showing the passages rather than a short answer")
         decision.answer = ""
-        decision.chosen = _passages(items)
+        # the sentences of the winner and of its close rivals first: when unsure which, show both
+        rivals = [c.evidence for c in others[:2] if c.score >= winner.score - RIVAL_MARGIN]
+        ordered = [winner.evidence] + rivals + items
+        decision.chosen = _passages([e for n, e in enumerate(ordered) if e not in ordered[:n]], floor=0.0)
     return decision
 
 
-def _passages(items: list[Evidence], limit: int = 3) -> list[Evidence]:
+def _passages(items: list[Evidence], limit: int = 3, floor: float = 0.75) -> list[Evidence]:
+    """Up to `limit` sentences, best first, skipping repeats; `floor`: share of the best score a sentence needs."""
     best = items[0].score if items else 0.0
     chosen: list[Evidence] = []
     for item in items:
-        if len(chosen) == limit or item.score < 0.75 * best:
+        if len(chosen) == limit or item.score < floor * best:
             break
         if any(item.sentence.text in c.context or c.sentence.text in item.sentence.text for c in chosen):
             continue
@@ -399,13 +421,13 @@ def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapsho
     def rank(e: Evidence) -> float:
         text = fold(e.sentence.text)
         bonus = 0.08 * min(2, sum(1 for c in cues if c in text))
-        return e.score + bonus - (0.1 if len(e.sentence.text) < 40 or is_headline(e.sentence.text) else 0.0)
+        return e.score + bonus - (0.1 if len(e.sentence.text) < 40 or not _is_prose(e.sentence.text) else 0.0)
 
     ordered = sorted(items, key=rank, reverse=True)
     decision.chosen = _passages(ordered)
     decision.outcome = "sentences"
     decision.confidence = max(0.0, min(1.0, ordered[0].score))
-    decision.answer = " ".join(e.sentence.text for e in decision.chosen)
+    decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
     return decision
 
 
@@ -463,6 +485,13 @@ def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidenc
     return best
 
 
+def _is_prose(text: str) -> bool:
+    """A sentence of running text: not a heading, list value, table row or headline (those end without
+    sentence punctuation or are Title Case)."""
+    return (bool(re.search(r"""[.!?…]["'”’)\]]*$""", text.strip())) and not is_headline(text)
+            and not infobox_key(text) and not text.lstrip().startswith("|"))
+
+
 def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
                    settings: Settings, size: int = 4) -> Decision:
     """An extractive summary: the article's most central sentences (closest to its mean embedding, the
@@ -473,8 +502,7 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         decision.outcome, decision.reason = "refuse", "no article to summarise"
         return decision
     article = snap.articles[source]
-    sentences = [s for s in article.sentences[:300]
-                 if len(s.text) >= 40 and not is_headline(s.text) and not infobox_key(s.text) and not s.text.startswith("|")]
+    sentences = [s for s in article.sentences[:300] if len(s.text) >= 40 and _is_prose(s.text)]
     if not sentences:
         sentences = article.sentences[:size]
     vectors = cache.vectors([s.text for s in sentences])
@@ -484,7 +512,7 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     top = sorted(np.argsort(-scores)[:size])
     decision.chosen = [Evidence(sentences[i], article.title, sentences[i].text, float(scores[i]), 0.0, 1, float(scores[i]))
                        for i in top]
-    decision.answer = " ".join(e.sentence.text for e in decision.chosen)
+    decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
     decision.confidence = 1.0
     decision.reason = f"summary of {source}"
     return decision

@@ -42,10 +42,15 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
 
-    # Refusal calibration, measured on eval/questions.jsonl: a noun the collection never uses counts as covered when
+    # Refusal calibration, measured on eval/dev.jsonl: a noun the collection never uses counts as covered when
     # a word there is at least this similar to it; evidence below min_evidence is not enough to answer.
     synonym_similarity: float = 0.55
     min_evidence: float = 0.30
+
+    # Confidence thresholds of the extractive answerer; unset = the values fitted on eval/dev.jsonl
+    # (rag/calibration.json): a short answer is shown at or above min_confidence, a refusal below refuse_below.
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
+    refuse_below: float | None = Field(None, ge=0.0, le=1.0)
 
     max_question_chars: int = 1000
     fetch_timeout: float = 20.0

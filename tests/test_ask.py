@@ -42,15 +42,26 @@ UNANSWERABLE = [
 
 
 @pytest.mark.parametrize("question,expected,sources", FACTS, ids=[f[1] for f in FACTS])
-def test_factual_question_gets_short_answer_and_citation(assistant, question, expected, sources):
+def test_factual_question_is_answered_right_or_with_its_passages(assistant, question, expected, sources):
+    """A short answer, when shown, is the right one; when confidence is too low for a short answer, the
+    passages shown still hold the answer. Either way the answer is in the reply and cited."""
     result = assistant.ask(question)
     assert not result["refused"], result["text"]
-    assert expected.lower() in result["answer"].lower()
-    assert len(result["answer"]) <= 3 * len(expected) + 10  # a short span, not a paragraph
-    first = result["citations"][0]
-    assert first["n"] == 1 and first["source"] in sources
-    assert expected.lower() in first["quote"].lower()
-    assert "[1]" in result["text"] and first["source"] in result["text"] and first["title"] in result["text"]
+    assert expected.lower() in result["text"].lower()
+    if result["answer"]:
+        assert expected.lower() in result["answer"].lower()
+        assert len(result["answer"]) <= 3 * len(expected) + 10  # a short span, not a paragraph
+        assert result["confidence"] >= 0.5
+        first = result["citations"][0]
+        assert first["n"] == 1 and first["source"] in sources
+        assert expected.lower() in first["quote"].lower()
+    assert any(expected.lower() in c["quote"].lower() for c in result["citations"])
+    assert "[1]" in result["text"] and result["citations"][0]["title"] in result["text"]
+
+
+def test_most_factual_questions_get_a_short_answer(assistant):
+    answered = [q for q, expected, _ in FACTS if expected.lower() in assistant.ask(q)["answer"].lower()]
+    assert len(answered) >= 8, answered  # the rest get passages: precision first (see README, Eval)
 
 
 def test_citation_offsets_locate_the_quote_in_the_article(assistant, indexed):
@@ -63,8 +74,8 @@ def test_citation_offsets_locate_the_quote_in_the_article(assistant, indexed):
 @pytest.mark.parametrize("question", UNANSWERABLE)
 def test_unanswerable_question_is_refused_with_nearest_passages(assistant, question):
     result = assistant.ask(question)
-    assert result["refused"], result["text"]
-    assert result["answer"] == "" and result["text"].startswith("The sources don't say")
+    assert result["answer"] == "", result["text"]  # no short answer: refused, or only the passages
+    assert result["text"].startswith(("The sources don't say", "I found related passages"))
     assert result["citations"] and "“" in result["text"]
 
 
@@ -72,8 +83,10 @@ def test_ask_json_shape(indexed):
     run = cli(["ask", "Who mastered the song?", "--json", "-k", "4"], indexed)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
-    assert set(result) == {"question", "answer", "text", "refused", "citations", "retrieved", "latency_ms"}
+    assert set(result) == {"question", "answer", "text", "refused", "citations", "retrieved", "latency_ms",
+                           "kind", "confidence", "reason"}
     assert result["answer"] == "Emerson Mancini" and result["refused"] is False
+    assert result["kind"] == "factual" and 0.5 <= result["confidence"] <= 1.0
     assert set(result["citations"][0]) == {"n", "source", "title", "quote", "start", "end"}
     assert len(result["retrieved"]) == 4
     assert {"source", "chunk_id", "rank", "score"} <= set(result["retrieved"][0])
@@ -100,4 +113,6 @@ def test_follow_up_question_uses_the_conversation(assistant):
     alone = assistant.ask("Where did he do it?")
     follow_up = assistant.ask("Where did he do it?", history=history)
     assert alone["refused"]  # on its own the question names nothing to look for
-    assert not follow_up["refused"] and follow_up["answer"] in {"North Hollywood", "Larrabee Studios"}
+    assert not follow_up["refused"]
+    assert follow_up["answer"] in {"North Hollywood", "Larrabee Studios", ""}
+    assert "Larrabee Studios" in follow_up["text"]

@@ -1,25 +1,47 @@
-"""The CI gate: the eval set through the chat's own chain must keep its quality (see README, Eval)."""
+"""The CI gate: the frozen test split (eval/test.jsonl), asked of the four articles plus eval/articles/,
+through the chat's own chain, must keep its quality (see README, Eval)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import subprocess
 
-from eval.harness import run_eval
+from eval.harness import SPLITS, run_eval
 from eval.metrics import GATE
 from tests.conftest import ROOT
 
 
-def test_eval_set_passes_the_gate(indexed, tmp_path, capsys):
+def test_test_split_passes_the_gate(indexed, tmp_path, capsys):
     out = tmp_path / "eval"
-    code = run_eval(indexed, ROOT / "eval" / "questions.jsonl", out, gate=True)
+    code = run_eval(indexed, {"test": SPLITS["test"]}, out, gate=True)
     metrics = json.loads((out / "metrics.json").read_text())
     with capsys.disabled():
-        print("\neval metrics:", json.dumps(metrics["sourcechat"]))
+        print("\neval metrics (test):", json.dumps({k: v for k, v in metrics["test"]["sourcechat"].items()
+                                                    if k not in {"reliability", "by_kind"}}))
+    assert metrics["gate"]["split"] == "test"
     assert metrics["gate"]["passed"], metrics["gate"]["failures"]
     assert code == 0
-    assert set(GATE) <= set(metrics["sourcechat"])
-    questions = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text().splitlines() if line]
-    assert len(questions) >= 60 and sum(not q["answerable"] for q in questions) >= 10
-    sources = {s for q in questions for s in q["sources"]}
-    assert sources == {p.name for p in (ROOT / "sources").glob("*.txt")}  # every article is covered
+    assert set(GATE) <= set(metrics["test"]["sourcechat"])
+    assert (out / "report.md").read_text().count("Reliability") == 1
+
+
+def test_question_sets_measure_what_users_meet():
+    splits = {name: [json.loads(line) for line in path.read_text().splitlines() if line] for name, path in SPLITS.items()}
+    every = splits["dev"] + splits["test"]
+    assert len(every) >= 300
+    assert sum(not q["answerable"] for q in every) >= 50
+    assert sum(q["answerable"] and q["kind"] != "factual" for q in every) >= 60
+    new_articles = {p.name for p in (ROOT / "eval" / "articles").iterdir()}
+    assert len(new_articles) >= 4 and {p.rsplit(".", 1)[1] for p in new_articles} >= {"md", "html", "pdf", "txt"}
+    for name in new_articles:
+        assert sum(name in q["sources"] for q in every) >= 12, name
+    cited = {s for q in every for s in q["sources"]}
+    assert {p.name for p in (ROOT / "sources").glob("*.txt")} <= cited
+    assert not {q["id"] for q in splits["dev"]} & {q["id"] for q in splits["test"]}
+
+
+def test_test_split_is_frozen_in_one_commit_before_the_answerer_changed():
+    log = subprocess.run(["git", "log", "--format=%H", "--", "eval/test.jsonl"], cwd=ROOT, capture_output=True, text=True)
+    if log.returncode != 0 or not log.stdout.strip():
+        return  # not a git checkout (an installed copy): nothing to check
+    assert len(log.stdout.split()) == 1

@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
 from ingest import remove_article, run_ingest
-from ingest.load import SUPPORTED_SUFFIXES
+from ingest import SUPPORTED_SUFFIXES
 from rag import Assistant
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
@@ -44,18 +44,32 @@ def md_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "\\`*_{}[]<>#|" else ch for ch in text)
 
 
+def _quote(c: dict) -> str:
+    """A quoted sentence as text: article Markdown (links, images, HTML) is escaped, never rendered."""
+    return f"“{md_escape(' '.join(c['quote'].split()))}” [[{c['n']}]]({source_link(c)})"
+
+
 def render_reply(result: dict) -> list[str]:
-    """The reply as Markdown pieces, streamed one after another."""
+    """The reply as Markdown pieces, streamed one after another. Reads the answer's fields (`refused`,
+    `reason`, `kind`, `answer`), never its text."""
     cites = result["citations"]
+    answer = md_escape(" ".join((result.get("answer") or "").split()))
+    kind = result.get("kind", "factual")
     if result["refused"]:
-        first = result["text"].splitlines()[0]
-        pieces = [f"⚠️ **Not in the sources.** {first.removesuffix(' The nearest passages:')}\n\n"]
+        reason = md_escape(result.get("reason") or "")
+        pieces = [f"⚠️ **Not in the sources.** {reason}\n\n"]
         if cites:
             pieces.append("Nearest passages:\n\n")
-            pieces += [f"- “{c['quote']}” [[{c['n']}]]({source_link(c)})\n" for c in cites]
-    else:
-        pieces = [f"**{result['answer']}**\n\n"]
-        pieces += [f"> “{c['quote']}” [[{c['n']}]]({source_link(c)})\n>\n" for c in cites]
+            pieces += [f"- {_quote(c)}\n" for c in cites]
+    elif not answer:
+        pieces = ["🔎 **No short answer I can vouch for.** The passages that look related:\n\n"]
+        pieces += [f"- {_quote(c)}\n" for c in cites]
+    elif kind in {"factual", "yesno"}:
+        pieces = [f"**{answer}**\n\n"]
+        pieces += [f"> {_quote(c)}\n>\n" for c in cites]
+    else:  # sentences: why / how / describe / opinion / a summary
+        heading = f"**Summary of “{md_escape(cites[0]['title'])}”**\n\n" if kind == "summarize" and cites else ""
+        pieces = [heading] + [f"> {_quote(c)}\n>\n" for c in cites]
     if cites:
         pieces.append("\n**Sources**\n\n")
         pieces += [f"{c['n']}. [{md_escape(c['title'])} — {md_escape(c['source'])}]({source_link(c)})\n"

@@ -1,0 +1,151 @@
+"""Each question kind on a collection the answerer was never tuned on: a hard-wrapped Markdown story and
+a reader's letter that disagrees with it on one figure (tests/data/), beside the four articles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, cli, copy_sources, make_settings
+
+DATA = ROOT / "tests" / "data"
+STORY = "ferry-service.md"
+LETTER = "ferry-letter.txt"
+
+
+@pytest.fixture(scope="module")
+def ferry(tmp_path_factory):
+    from ingest import run_ingest
+
+    settings = make_settings(tmp_path_factory.mktemp("ferry"))
+    copy_sources(settings.sources_dir)
+    for f in DATA.iterdir():
+        shutil.copy(f, settings.sources_dir / f.name)
+    report = run_ingest(settings)
+    assert report.added == 6 and not report.failed
+    return settings
+
+
+@pytest.fixture(scope="module")
+def ferry_assistant(ferry):
+    from rag import Assistant
+
+    return Assistant(ferry)
+
+
+def test_hard_wrapped_markdown_keeps_a_number_with_its_subject(ferry, ferry_assistant):
+    """"attended by\\n3,200 residents" is one sentence, so the count answers the question about residents."""
+    result = ferry_assistant.ask("How many residents attended the first crossing of the Lakeside ferry?")
+    assert result["kind"] == "factual" and not result["refused"]
+    assert result["answer"] == "3,200"
+    from ingest.load import load_article
+
+    first = result["citations"][0]
+    assert "attended by\n3,200 residents" in first["quote"]  # one sentence across the line break
+    article = load_article(ferry.sources_dir / STORY).text  # offsets point into the article's text
+    assert article[first["start"]:first["end"]] == first["quote"]
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("How many passengers did the Lakeside ferry carry in its first month back?", "86,000"),
+    ("What percentage cut in fuel use does the transport authority want for the ferry?", "40%"),
+    ("What hours does the Lakeside ferry run?", "9:00 to 20:00"),
+    ("When did the ferry Aurelia return to service?", "4 June 2024"),
+])
+def test_numbers_money_times_and_ranges_stay_whole(ferry_assistant, question, expected):
+    result = ferry_assistant.ask(question)
+    assert result["answer"] == expected, result["text"]
+    assert result["confidence"] >= 0.5 and result["citations"][0]["source"] == STORY
+
+
+def test_money_span_is_whole(ferry_assistant):
+    from rag.spans import spans
+
+    found = {(s.text, s.kind) for s in spans("The refit cost $4.2 million and the ferry carried 86,000 people in 18 months.")}
+    assert ("$4.2 million", "MONEY") in found and ("86,000", "NUMBER") in found and ("18 months", "DURATION") in found
+    assert not {t for t, _ in found} & {"4", "000", "2", "18"}
+
+
+def test_conflicting_sources_give_each_value_with_its_citation(ferry_assistant):
+    result = ferry_assistant.ask("How much did the Lakeside ferry refit cost?")
+    assert "$4.2 million" in result["answer"] and "$5.0 million" in result["answer"], result["text"]
+    assert "differ" in result["text"]
+    assert {c["source"] for c in result["citations"]} == {STORY, LETTER}
+
+
+@pytest.mark.parametrize("question,verdict,needle", [
+    ("Do children under 12 travel free on the Lakeside ferry?", "Yes", "children under 12 travel free"),
+    ("Does the Lakeside ferry run until midnight?", "The sources don't settle it", None),
+])
+def test_yes_no_question_gets_a_verdict_and_the_deciding_sentence(ferry_assistant, question, verdict, needle):
+    result = ferry_assistant.ask(question)
+    assert result["kind"] == "yesno" and result["answer"] == verdict, result["text"]
+    assert result["citations"]
+    if needle:
+        assert needle in " ".join(result["citations"][0]["quote"].split())
+
+
+def test_why_question_gets_cited_sentences_not_a_fragment(ferry_assistant):
+    result = ferry_assistant.ask("Why did the transport authority close the old pier at Osterby?")
+    assert result["kind"] == "why" and not result["refused"]
+    assert 1 <= len(result["citations"]) <= 3
+    assert "timber piles had rotted" in result["text"]
+    assert len(result["answer"]) > 40  # sentences, not a one-word span
+
+
+def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_assistant):
+    result = ferry_assistant.ask("Summarize the Lakeside ferry refit article")
+    assert result["kind"] == "summarize" and not result["refused"]
+    assert 3 <= len(result["citations"]) <= 4
+    assert {c["source"] for c in result["citations"]} == {STORY}
+    starts = [c["start"] for c in result["citations"]]
+    assert starts == sorted(starts)  # in article order
+    assert all(c["quote"].rstrip()[-1] in ".!?" for c in result["citations"])  # sentences, not headings
+
+
+def test_low_confidence_falls_back_to_passages(ferry):
+    """Above the threshold a span is shown; below it the reply shows the passages, answer empty, not refused."""
+    from rag import Assistant
+    from rag.answerers import PASSAGES_PREFIX
+
+    strict = Assistant(ferry.model_copy(update={"min_confidence": 0.999}))
+    result = strict.ask("How many residents attended the first crossing of the Lakeside ferry?")
+    assert result["answer"] == "" and result["refused"] is False
+    assert result["text"].startswith(PASSAGES_PREFIX)
+    assert any("3,200 residents" in c["quote"] for c in result["citations"])
+    assert 0 < result["confidence"] < 0.999
+
+
+def test_a_question_the_new_article_cannot_answer_is_not_answered_from_another(ferry_assistant):
+    result = ferry_assistant.ask("Who captains the Lakeside ferry Aurelia?")
+    assert result["answer"] == "", result["text"]
+
+
+def test_explain_shows_kind_features_and_reason(ferry):
+    run = cli(["ask", "How many passengers did the Lakeside ferry carry in its first month back?", "--explain"], ferry)
+    assert run.returncode == 0, run.stderr
+    assert "86,000" in run.stdout
+    assert "--- explain ---" in run.stdout and "expects: NUMBER" in run.stdout
+    assert "winner: “86,000”" in run.stdout and "runner-up:" in run.stdout
+    assert "evidence +" in run.stdout and "kind +" in run.stdout  # the feature contributions
+    fallback = cli(["ask", "Who captains the Lakeside ferry Aurelia?", "--explain", "--json"], ferry)
+    payload = json.loads(fallback.stdout)
+    assert payload["answer"] == "" and "outcome:" in payload["explain"] and payload["reason"]
+    assert {"kind", "confidence"} <= set(payload)
+
+
+def test_question_kinds_are_detected_from_the_question_alone():
+    from rag.question import analyse
+
+    assert analyse("Why did the council close the bridge?").form == "why"
+    assert analyse("Is the song about domestic violence?").form == "yesno"
+    assert analyse("Summarize the kettle review").form == "summarize"
+    assert analyse("How did critics react to the film?").form == "opinion"
+    assert analyse("What is the film about?").form == "describe"
+    assert analyse("How long is We Cry Together?").expects[0] == "DURATION"
+    assert analyse("Where did it debut on the chart?").expects[0] == "RANK"
+    assert analyse("Which borough hosts the race?").expects == ("PLACE",)
+    assert analyse("What is the total price tag of the bridge?").expects[0] == "MONEY"
