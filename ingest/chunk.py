@@ -16,8 +16,8 @@ from functools import lru_cache
 
 from ingest.load import Article
 
-# Bump when sentence or chunk boundaries change: articles ingested by an older chunker are re-chunked.
-CHUNKER_VERSION = "3"
+# Bump when parsing, sentence or chunk boundaries change: articles ingested by an older version are redone.
+CHUNKER_VERSION = "4"
 
 _HEADING = re.compile(r"^\s*(=+.+=+|#{1,6}\s.+)\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+\S")

@@ -140,11 +140,22 @@ def _finish(source: str, title: str | None, body: str) -> Article:
 # --- formats ----------------------------------------------------------------------------------------
 
 
+_META_FIELDS = ("date", "published", "author", "byline", "publisher", "site", "sitename", "source")
+
+
+def metadata_header(fields: dict[str, str]) -> str:
+    """The article's own metadata (date, author, site) as a line of its text: questions ask about them
+    ("when was it published", "who wrote the guide"), and a year given only there still counts."""
+    parts = [f"{key.capitalize()}: {fields[key]}" for key in _META_FIELDS if fields.get(key)]
+    return ". ".join(parts) + "." if parts else ""
+
+
 def parse_text(source: str, data: bytes) -> Article:
     fields, body = split_front_matter(decode_text(data).lstrip("\ufeff"))
     title = fields.get("title") or first_heading(body)
     body = "\n".join(_MD_HEADING.sub(r"\1", line) for line in body.splitlines())
-    return _finish(source, title, body)
+    header = metadata_header(fields)
+    return _finish(source, title, f"{body}\n\n{header}" if header else body)
 
 
 def parse_html(source: str, data: bytes) -> Article:

@@ -82,16 +82,57 @@ def url_file_name(url: str) -> str:
     return f"{slug}.md"
 
 
+def check_public_url(url: str, settings: Settings) -> None:
+    """Refuse URLs the server should not fetch for a user: other schemes, and hosts that resolve to
+    loopback, private, link-local, reserved or metadata addresses (unless the admin allows the host by name
+    in SOURCECHAT_URL_ALLOW_HOSTS). The message never says whether anything answers there."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        raise SourceError("only http:// and https:// URLs can be fetched")
+    host = parts.hostname.lower()
+    if host in {h.lower() for h in settings.url_allow_hosts}:
+        return
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme.lower() == "https" else 80))
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise SourceError(f"could not fetch {url}: the host name does not resolve") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            raise SourceError(f"refused to fetch {url}: it is not a public address")
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Every redirect target passes the same check as the URL the user gave."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_public_url(newurl, self.settings)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch_url(url: str, settings: Settings) -> tuple[str, bytes]:
     """Fetch a page and turn its main text into a Markdown article for the sources folder."""
+    check_public_url(url, settings)
     request = urllib.request.Request(url, headers={"User-Agent": "sourcechat/0.1 (+offline article reader)"})
+    opener = urllib.request.build_opener(_CheckedRedirects(settings))
     try:
-        with urllib.request.urlopen(request, timeout=settings.fetch_timeout) as response:
-            raw = response.read(20_000_000)
+        with opener.open(request, timeout=settings.fetch_timeout) as response:
+            raw = response.read(settings.max_file_mb * 1_000_000 + 1)
             content_type = response.headers.get("Content-Type", "")
+    except SourceError:
+        raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise SourceError(f"could not fetch {url}: {reason}") from exc
+        status = f" (HTTP {exc.code})" if isinstance(exc, urllib.error.HTTPError) else ""
+        raise SourceError(f"could not fetch {url}{status}") from exc
+    if len(raw) > settings.max_file_mb * 1_000_000:
+        raise SourceError(f"the page is larger than {settings.max_file_mb} MB")
     name = url_file_name(url)
     if "pdf" in content_type or raw.startswith(b"%PDF-"):
         return name[:-3] + ".pdf", raw
@@ -168,6 +209,10 @@ def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
         report.failed.append({"source": path.name, "error": str(exc)})
         return None
     chunks = chunk_article(article, settings.chunk_chars, settings.chunk_overlap_sentences)
+    if len(chunks) > settings.max_chunks:
+        report.failed.append({"source": path.name, "error": f"{len(chunks)} chunks, more than the {settings.max_chunks} "
+                                                            "allowed per article (SOURCECHAT_MAX_CHUNKS)"})
+        return None
     return _Pending(path, data, article, chunks, "updated" if previous else "added", origin)
 
 
@@ -185,6 +230,8 @@ def _resolve_targets(targets: Iterable[str], settings: Settings, report: IngestR
                 resolved.append((sources_dir / name, target))
                 continue
             path = Path(target)
+            if path.is_file() and path.stat().st_size > settings.max_file_mb * 1_000_000:
+                raise SourceError(f"larger than {settings.max_file_mb} MB (SOURCECHAT_MAX_FILE_MB)")
             if path.is_dir():
                 resolved.extend(_resolve_targets([str(p) for p in source_files(path)], settings, report))
                 continue

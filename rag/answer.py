@@ -261,8 +261,35 @@ def full_name(text: str, article: str) -> str:
     return f"{max(names, key=names.count)} {text}" if names else text
 
 
+_MONTH_NUMBER = {m: i for i, m in enumerate(
+    "january february march april may june july august september october november december".split(), start=1)}
+_SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "bn": 1e9, "billion": 1e9, "trillion": 1e12}
+
+
+def canonical(text: str) -> str:
+    """One spelling per value, so "2022-05-13" and "May 13, 2022", "86,000" and "86000", "$4.2 million" and
+    "4.2 million dollars" are the same answer; other text is folded."""
+    t = fold(text).strip()
+    iso = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", t)
+    if iso:
+        return f"date:{int(iso.group(1))}-{int(iso.group(2))}-{int(iso.group(3))}"
+    months = "|".join(_MONTH_NUMBER)
+    m = re.fullmatch(rf"({months})\.? (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", t) or None
+    if m:
+        return f"date:{m.group(3)}-{_MONTH_NUMBER[m.group(1)]}-{int(m.group(2))}"
+    m = re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({months}),? (\d{{4}})", t)
+    if m:
+        return f"date:{m.group(3)}-{_MONTH_NUMBER[m.group(2)]}-{int(m.group(1))}"
+    m = re.fullmatch(r"[$€£¥]?\s?(\d[\d,]*(?:\.\d+)?)\s?(thousand|million|billion|trillion|bn|m|k)?\b\s*"
+                     r"(?:dollars|euros|pounds)?", t)
+    if m:
+        value = float(m.group(1).replace(",", "")) * _SCALE.get(m.group(2) or "", 1)
+        return f"num:{value:g}"
+    return re.sub(r"[^\w]+", " ", t).strip()
+
+
 def _norm_value(text: str) -> str:
-    return re.sub(r"[^\w]+", " ", fold(text)).strip()
+    return canonical(text)
 
 
 # --- choosing ----------------------------------------------------------------------------------------
@@ -310,7 +337,7 @@ def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
     seen, out = {key}, []
     for c in cands:
         k = _norm_value(c.answer)
-        if k in seen or (k and (k in key or key in k)):
+        if k in seen or (k and not k.startswith(("num:", "date:")) and (k in key or key in k)):
             continue
         seen.add(k)
         out.append(c)
@@ -319,12 +346,13 @@ def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
 
 def _corroborating(answer: str, primary: Evidence, evidence: list[Evidence]) -> list[Evidence]:
     """Sentences in other articles that state the same answer: a second source for the same fact."""
-    key = _norm_value(answer)
+    fold_words = lambda t: re.sub(r"[^\w]+", " ", fold(t)).strip()  # noqa: E731
+    key = fold_words(answer)
     if len(key) < 3:
         return []
     out, seen = [], {primary.sentence.source}
     for item in evidence:
-        if item.sentence.source not in seen and f" {key} " in f" {_norm_value(item.sentence.text)} ":
+        if item.sentence.source not in seen and f" {key} " in f" {fold_words(item.sentence.text)} ":
             out.append(item)
             seen.add(item.sentence.source)
     return out[:2]
@@ -420,11 +448,23 @@ def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapsho
 
     def rank(e: Evidence) -> float:
         text = fold(e.sentence.text)
-        bonus = 0.08 * min(2, sum(1 for c in cues if c in text))
+        bonus = 0.08 * min(2, sum(1 for c in cues if c in text)) + 0.3 * relation_coverage(info, e, snap, cache)
         return e.score + bonus - (0.1 if len(e.sentence.text) < 40 or not _is_prose(e.sentence.text) else 0.0)
 
-    ordered = sorted(items, key=rank, reverse=True)
-    decision.chosen = _passages(ordered)
+    ranks = {id(e): rank(e) for e in items}
+    ordered = sorted(items, key=lambda e: ranks[id(e)], reverse=True)
+    best = ordered[0]
+    chosen = [best]
+    following = snap.following(best.sentence)
+    if following is not None and _is_prose(following.text):  # a reason or an example usually comes next
+        chosen.append(Evidence(following, best.title, following.text, best.dense, best.lexical, best.chunk_rank,
+                               best.score))
+    for e in ordered[1:]:
+        if len(chosen) == 3 or ranks[id(e)] < 0.85 * ranks[id(best)]:
+            break
+        if all(e.sentence.start != c.sentence.start or e.sentence.source != c.sentence.source for c in chosen):
+            chosen.append(e)
+    decision.chosen = chosen
     decision.outcome = "sentences"
     decision.confidence = max(0.0, min(1.0, ordered[0].score))
     decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)

@@ -7,6 +7,7 @@ three always run the same chain. It is thread-safe and loads the models once.
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any, Iterable
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
@@ -59,7 +60,12 @@ class Assistant:
         )
 
     def validate(self, question: str) -> str:
-        question = " ".join((question or "").split())
+        if question is not None and not isinstance(question, str):
+            raise UserError("the question must be text")
+        # control characters and lone surrogates (invalid text) are dropped, not passed on
+        question = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in (question or "")
+                           if unicodedata.category(ch) != "Cs")
+        question = " ".join(question.split())
         if not question:
             raise UserError("the question is empty")
         if len(question) > self.settings.max_question_chars:

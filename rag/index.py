@@ -67,6 +67,12 @@ class Snapshot:
         self._sentence_index = {(a.source, s.start): i for a in self.articles.values()
                                 for i, s in enumerate(a.sentences)}
 
+    def following(self, sentence: Sentence) -> Sentence | None:
+        """The next sentence of the same article, or None at its end."""
+        article = self.articles[sentence.source]
+        idx = self._sentence_index.get((sentence.source, sentence.start))
+        return article.sentences[idx + 1] if idx is not None and idx + 1 < len(article.sentences) else None
+
     def neighbours(self, sentence: Sentence) -> str:
         """The sentence with the one before and after it, for coverage checks."""
         article = self.articles[sentence.source]

@@ -177,6 +177,8 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
                 terms.append(Term(part, s, "KIND", False))  # "which *studio*": names the answer's kind
             elif part in _META_WORDS:
                 continue
+            elif token.pos_ == "PROPN" and any(fold(t.text) in _META_WORDS for t in doc[token.i + 1:token.i + 3]):
+                terms.append(Term(part, s, "SOURCE", False))  # "the *Wayfarer Atlas* guide": names the publication
             elif part in _TYPE_WORDS:
                 terms.append(Term(part, s, "TYPE", False))
             else:

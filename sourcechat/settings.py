@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     refuse_below: float | None = Field(None, ge=0.0, le=1.0)
 
     max_question_chars: int = 1000
+
+    # Running it for others (README): what the web server accepts.
+    url_allow_hosts: list[str] = []  # host names URL ingest may fetch although they are not public addresses
+    trusted_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]  # Host headers the chat answers ("*": any)
+    max_file_mb: int = Field(20, ge=1)  # per article file or fetched page
+    max_chunks: int = Field(5000, ge=1)  # per article
     fetch_timeout: float = 20.0
 
     @property

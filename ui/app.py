@@ -7,14 +7,21 @@ re-ingests from the Articles tab are safe, and a `sourcechat ingest` in a termin
 from __future__ import annotations
 
 import html
+import logging
+import os
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
-import gradio as gr
-from fastapi import FastAPI, HTTPException
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline for real: no call home, before gradio loads
+
+import gradio as gr  # noqa: E402
+import gradio.utils as gr_utils  # noqa: E402
+from fastapi import FastAPI, HTTPException  # noqa: E402
+from starlette.middleware.trustedhost import TrustedHostMiddleware  # noqa: E402
 from fastapi.responses import HTMLResponse
 
 from ingest import remove_article, run_ingest
@@ -22,6 +29,8 @@ from ingest import SUPPORTED_SUFFIXES
 from rag import Assistant
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "When was We Cry Together released?",
@@ -104,7 +113,11 @@ class ChatService:
                 return
             result = self.assistant.ask(message, history=history)
         except UserError as exc:
-            yield f"⚠️ {exc}"
+            yield f"⚠️ {md_escape(str(exc))}"
+            return
+        except Exception:  # odd input never shows a traceback; the log keeps it
+            log.exception("could not answer %r", message)
+            yield "⚠️ Something went wrong answering that question; it has been logged."
             return
         yield from stream_pieces(render_reply(result))
 
@@ -132,17 +145,28 @@ class ChatService:
                 return f"⚠️ {exc}"
         lines = [f"Ingested: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
                  f"{report.removed} removed; {report.chunks} chunks in {report.seconds:.1f}s."]
-        lines += [f"⚠️ **{f['source']}** was not ingested: {f['error']}" for f in report.failed]
+        lines += [f"⚠️ **{md_escape(f['source'])}** was not ingested: {md_escape(f['error'])}" for f in report.failed]
         return "\n\n".join(lines)
 
     def ingest_uploads(self, files: list | None, url: str, progress=gr.Progress()) -> tuple[str, list]:
-        targets, refused = [], []
+        targets, refused, notes = [], [], []
+        upload_dir = Path(gr_utils.get_upload_folder()).resolve()
         for f in files or []:
-            path = Path(f if isinstance(f, str) else f.name)
+            raw = f if isinstance(f, str) else (f.get("path") if isinstance(f, dict) else getattr(f, "name", ""))
+            path = Path(str(raw or "")).resolve()
+            if not path.is_relative_to(upload_dir) or not path.is_file():
+                # only files Gradio received: `mount_gradio_app` skips Gradio's own check of uploaded paths
+                log.warning("refused upload path outside the upload folder: %r", str(raw))
+                notes.append(f"⚠️ **{md_escape(path.name)}**: not an uploaded file")
+                continue
             (targets if path.suffix.lower() in SUPPORTED_SUFFIXES else refused).append(str(path))
-        if url and url.strip():
-            targets.append(url.strip())
-        notes = [f"⚠️ **{Path(p).name}**: unsupported file type (use txt, md, html or pdf)" for p in refused]
+        url = (url or "").strip()
+        if url:
+            if not re.match(r"^https?://", url, re.I):
+                notes.append("⚠️ Only http:// or https:// URLs can be added here.")
+            else:
+                targets.append(url)
+        notes += [f"⚠️ **{md_escape(Path(p).name)}**: unsupported file type (use txt, md, html or pdf)" for p in refused]
         if not targets:
             return "\n\n".join(notes) or "Choose files or paste a URL first.", self.article_rows()
         return "\n\n".join([self.ingest(targets, progress), *notes]), self.article_rows()
@@ -182,7 +206,7 @@ class ChatService:
 
 
 def build_blocks(service: ChatService) -> gr.Blocks:
-    with gr.Blocks(title="sourcechat") as demo:
+    with gr.Blocks(title="sourcechat", analytics_enabled=False) as demo:
         gr.Markdown("# sourcechat\nAnswers from your articles, with the sentence each one comes from.")
         with gr.Tab("Chat"):
             chatbot = gr.Chatbot(height=520, label="sourcechat", placeholder=(
@@ -210,9 +234,11 @@ def build_blocks(service: ChatService) -> gr.Blocks:
     return demo
 
 
-def build_app(settings: Settings) -> tuple[FastAPI, ChatService]:
+def build_app(settings: Settings, host: str | None = None) -> tuple[FastAPI, ChatService]:
     service = ChatService(settings)
     app = FastAPI(title="sourcechat")
+    trusted = list(settings.trusted_hosts) + ([host] if host and host not in {"0.0.0.0", "::"} else [])
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted)  # a foreign Host header: DNS rebinding
 
     @app.get("/source/{source}", response_class=HTMLResponse)
     def source(source: str, start: int = 0, end: int = 0) -> str:
@@ -220,7 +246,11 @@ def build_app(settings: Settings) -> tuple[FastAPI, ChatService]:
 
     demo = build_blocks(service)
     demo.queue(default_concurrency_limit=4)
-    return gr.mount_gradio_app(app, demo, path="/", css=CSS), service
+    mounted = gr.mount_gradio_app(app, demo, path="/", css=CSS, max_file_size=f"{settings.max_file_mb}mb")
+    # Gradio checks that a file input was really uploaded only once its Blocks "has launched", which
+    # `mount_gradio_app` never sets: without this, any server path sent as an upload would be read.
+    demo.has_launched = True
+    return mounted, service
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
@@ -229,7 +259,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     from sourcechat.store import writer_lock
 
     with writer_lock(settings, "serve"):
-        app, service = build_app(settings)
+        app, service = build_app(settings, host)
         try:
             service.assistant.warm_up()
         except UserError:
