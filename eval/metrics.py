@@ -12,9 +12,9 @@ from typing import Any
 
 GATE = {  # metric → (comparison, threshold) on the frozen test split: a regression guard set just below what
     # the answerer measures there (see README, Eval); TARGETS are what issue 7 asks for and are reported beside it
-    "answer_accuracy": (">=", 0.12),
-    "answer_in_reply": (">=", 0.72),
-    "confidently_wrong": ("<=", 0.20),
+    "answer_accuracy": (">=", 0.08),
+    "answer_in_reply": (">=", 0.70),
+    "confidently_wrong": ("<=", 0.25),
     "citation_precision": (">=", 0.90),
     "unanswerable_no_short_answer": (">=", 0.85),
     "false_refusal_rate": ("<=", 0.12),

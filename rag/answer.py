@@ -40,7 +40,7 @@ FEATURES: dict[str, Feature] = {
     "relation": Feature(0.6, "share of the question's verbs and common nouns the sentence states or paraphrases"),
     "kind": Feature(0.6, "how well the span's kind answers the expected kind (registry `accepts`, 0–1)"),
     "names_kind": Feature(0.3, "the span carries the focus noun ('Larrabee Studios' for 'which studio')"),
-    "proximity": Feature(0.5, "dependency-tree closeness of the span to the question's words in the sentence"),
+    "proximity": Feature(0.25, "dependency-tree closeness of the span to the question's words in the sentence"),
     "echo": Feature(-0.6, "share of the span's words the question already has"),
     "apposition": Feature(0.2, "the span follows the focus noun ('the album, Mr. Morale')"),
     "measures_focus": Feature(0.4, "a value right before the focus noun ('2,600 *volunteers*', '18 *months*')"),
