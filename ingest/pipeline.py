@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
-from ingest.load import Article, file_hash, load_article, parse_html, parse_article
+from ingest.load import Article, file_hash, parse_html, parse_article
 from sourcechat.errors import SourceError, UserError
 from sourcechat.settings import Settings
 from sourcechat.store import bump_generation, embeddings, open_collection

@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.evidence import Evidence, VectorCache, relation_coverage, term_weight, uncovered_terms
 from rag.index import Snapshot
-from rag.kinds import ANY, DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
+from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo
 from rag.spans import Span, infobox_key, is_headline, spans
 from rag.text import content_stems, fold, parse, stem

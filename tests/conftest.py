@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,38 @@ def cli(args: list[str], settings: Settings | None = None, env: dict | None = No
     if cwd:
         cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, workdir: Path, env: dict | None = None):
+    """A real `sourcechat serve` on a free loopback port: yields (url, process); its output goes to
+    workdir/serve.log. Stopped on exit."""
+    port = free_port()
+    full_env = dict(os.environ, SOURCECHAT_SOURCES_DIR=str(settings.sources_dir),
+                    SOURCECHAT_INDEX_DIR=str(settings.index_dir), **(env or {}))
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    log = open(workdir / "serve.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "sourcechat"), "serve", "--port", str(port)],
+                            env=full_env, cwd=workdir, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, (workdir / "serve.log").read_text()
+                assert time.time() < deadline, "the chat server did not start"
+                time.sleep(1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

@@ -5,19 +5,14 @@ records every connection it tries to open to anything but loopback: the offline 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, copy_sources, make_settings
-from tests.test_ui import free_port
+from tests.conftest import cli, copy_sources, make_settings, serving
 
 SPY = textwrap.dedent('''
     import os, socket
@@ -44,28 +39,10 @@ def served(tmp_path_factory):
     (tmp / "spy").mkdir()
     (tmp / "spy" / "sitecustomize.py").write_text(SPY)
     spy_log = tmp / "connections.log"
-    port = free_port()
-    env = dict(os.environ, SOURCECHAT_SOURCES_DIR=str(settings.sources_dir), SOURCECHAT_INDEX_DIR=str(settings.index_dir),
-               PYTHONPATH=str(tmp / "spy"), SOURCECHAT_TEST_SPY=str(spy_log))
-    env.pop("GRADIO_ANALYTICS_ENABLED", None)  # the app itself must turn analytics off
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "sourcechat"), "serve", "--port", str(port)],
-                            env=env, cwd=tmp, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, (tmp / "serve.log").read_text()
-            time.sleep(1)
-    else:
-        pytest.fail("the chat server did not start")
-    yield url, settings, spy_log, tmp
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    # GRADIO_ANALYTICS_ENABLED is removed: the app itself must turn analytics off
+    env = {"PYTHONPATH": str(tmp / "spy"), "SOURCECHAT_TEST_SPY": str(spy_log), "GRADIO_ANALYTICS_ENABLED": None}
+    with serving(settings, tmp, env) as (url, _):
+        yield url, settings, spy_log, tmp
 
 
 def client(url: str):

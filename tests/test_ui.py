@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, WIKI, cli, copy_sources, make_settings
+from tests.conftest import ROOT, WIKI, cli, copy_sources, make_settings, serving
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 NEW_ARTICLE = ("The Lighthouse of Varnholm\n\nThe lighthouse of Varnholm was painted teal in 1887 by the keeper "
                "Ottilie Brask. Its lamp can be seen from 31 kilometres away on a clear night.\n")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +23,8 @@ def server(tmp_path_factory):
     settings = make_settings(tmp)
     copy_sources(settings.sources_dir)
     assert cli(["ingest", "--json"], settings).returncode == 0
-    port = free_port()
-    env = dict(os.environ, SOURCECHAT_SOURCES_DIR=str(settings.sources_dir),
-               SOURCECHAT_INDEX_DIR=str(settings.index_dir))
-    exe = Path(sys.executable).parent / "sourcechat"
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, cwd=tmp, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, (tmp / "serve.log").read_text()
-            time.sleep(1)
-    else:
-        pytest.fail("the chat server did not start")
-    yield url, settings, proc
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with serving(settings, tmp) as (url, proc):
+        yield url, settings, proc
 
 
 @pytest.fixture(scope="module")
