@@ -288,10 +288,6 @@ def canonical(text: str) -> str:
     return re.sub(r"[^\w]+", " ", t).strip()
 
 
-def _norm_value(text: str) -> str:
-    return canonical(text)
-
-
 # --- choosing ----------------------------------------------------------------------------------------
 
 
@@ -333,10 +329,10 @@ def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, 
 
 def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
     """Candidates whose answer is not the winner's (nor part of it, nor containing it), best first, once each."""
-    key = _norm_value(answer)
+    key = canonical(answer)
     seen, out = {key}, []
     for c in cands:
-        k = _norm_value(c.answer)
+        k = canonical(c.answer)
         if k in seen or (k and not k.startswith(("num:", "date:")) and (k in key or key in k)):
             continue
         seen.add(k)

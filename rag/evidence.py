@@ -70,10 +70,6 @@ def term_weight(snap: Snapshot, stem: str, title_stems: frozenset | set = frozen
     return weight * TITLE_WEIGHT if stem in snap.topic or stem in title_stems else weight
 
 
-def _idf(snap: Snapshot, stem: str) -> float:
-    return term_weight(snap, stem)
-
-
 RELATION_WEIGHT = 1.5  # the question's verb is the relation asked about; names are shared by many sentences
 
 
@@ -102,7 +98,7 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
                 sentence_words = sorted({w for w in words(sentence) if len(w) > 3 and w not in STOPWORDS})
             if _has_paraphrase(term.word, sentence_words, cache, threshold):
                 got += 0.7 * weight
-    bonus = sum(0.5 * _idf(snap, t.stem) for t in info.terms if t.pos == "KIND" and t.stem in in_sentence)
+    bonus = sum(0.5 * term_weight(snap, t.stem) for t in info.terms if t.pos == "KIND" and t.stem in in_sentence)
     return min(1.0, (got + bonus) / total)  # a sentence that names the asked kind ("actress X") is on topic
 
 

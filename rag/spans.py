@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.kinds import ANY, DATE, DURATION, KINDS, NAME, NUMBER, ORG, PERSON, PHRASE, PLACE, TIME, VALUE_KINDS, WORK
+from rag.kinds import DATE, DURATION, KINDS, NAME, NUMBER, ORG, PERSON, PHRASE, PLACE, TIME, VALUE_KINDS, WORK
 from rag.text import parse
 
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/]{1,40}?)\s*(?::|\|)\s+(.+)$")
@@ -179,4 +179,4 @@ def spans(sentence: str) -> list[Span]:
     return list(out.values())
 
 
-__all__ = ["Span", "spans", "infobox_key", "is_headline", "ANY", "WORK"]
+__all__ = ["Span", "infobox_key", "is_headline", "spans"]
