@@ -91,13 +91,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          ("DATE",),
          (rf"\b(?:(?:{_MONTHS}|{_MON}) \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{_MONTHS}|{_MON}),? \d{{4}}"
           rf"|\d{{4}}-\d{{2}}-\d{{2}}|(?:early |late |mid-)?(?:{_MONTHS})(?: of)? \d{{4}}|(?:{_MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?)\b",
-          r"\b(?:19|20)\d{2}s?(?:\s?[–-]\s?(?:19|20)?\d{2})?\b",
+          r"\b(?:19|20)\d{2}s?(?:\s?[–-]\s?(?:19|20)?\d{2})?\b", r"\b1\d{3}\s?[–-]\s?(?:1\d|20)\d{2}\b",
           r"\b(?:Q[1-4]|(?:first|second|third|fourth) quarter) (?:of )?(?:19|20)\d{2}\b"),
          {DATE: 1.0}),
     Kind(TIME, ("time", "hour", "clock", "o'clock", "opening hours", "deadline"), ("TIME",),
          (rf"\b{_CLOCK}\s?(?:to|until|till|-|–)\s?{_CLOCK}\b",
-          r"\b\d{1,2}(?::\d{2})?\s?[ap]\.?m\.?(?=\W|$)", r"\b(?:[01]?\d|2[0-3]):[0-5]\d\b(?!:)", r"\b(?:noon|midnight)\b"),
-         {TIME: 1.0, DATE: 0.4}),
+          r"\b\d{1,2}(?::\d{2})?\s?[ap]\.?m\.?(?=\W|$)", r"(?<![:\d])(?:[01]?\d|2[0-3]):[0-5]\d\b(?!:)", r"\b(?:noon|midnight)\b"),
+         {TIME: 1.0, DURATION: 0.8, DATE: 0.4}),  # "the winning time": a clock reading or an elapsed time
     Kind(DURATION, ("duration", "length", "runtime", "period", "lifespan", "term", "span", "time taken"), (),
          (rf"\b(?:{_NUM}|{_WORDNUM}|half an?)(?:\s?(?:and a half|to|-|–)\s?{_NUM})?[- ]{_UNIT_TIME}\b",
           r"\b\d{1,2}:\d{2}:\d{2}\b", r"\b\d{1,2}:\d{2}\b(?! ?[ap]\.?m)"),

@@ -30,7 +30,7 @@ _PHRASAL = [(r"\b(come|came|comes|coming) out\b|\bdrop(ped)?\b|\bput out\b", "re
 _FOCUS_AFTER_WH = re.compile(
     r"\b(?:which|what|whose|how many|how much)\s+((?:[a-z&'’-]+\s+){0,3}?[a-z'’-]+)(?=\s+(?:is|was|are|were|did|does|"
     r"do|has|have|had|will|would|can|could|of|in|on|at|for|from|by|to|does|did|the|a|an|that|it|he|she|they|"
-    r"we|you|\w+(?:ed|s)\b)|\?|$)")
+    r"we|you|\w+(?:ed|s))\b|\?|$)")
 _FOCUS_COPULA = re.compile(r"^(?:what|which|who)\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?:(?:name|title)\s+of\s+(?:the|a|an)\s+)?((?:[a-z-]+\s+){0,2}?[a-z-]+)\s+(?:of|for|in|at|on|to|that|behind|where|which|who)\b")
 _FOCUS_NAME = re.compile(r"^(?:name|list|give|identify)\s+(?:the|a|an)\s+(?:[a-z-]+\s+){0,2}?([a-z-]+)\b")
 
@@ -69,7 +69,8 @@ class QuestionInfo:
 
     @property
     def typed(self) -> bool:
-        return self.expects != (ANY,)
+        """The wording names the kind (a wh-phrase or a listed noun): other kinds are not acceptable."""
+        return ANY not in self.expects
 
 
 Similarity = Callable[[str, list[str]], list[float]]  # word, prototypes → cosine similarities
@@ -107,8 +108,20 @@ def focus_nouns(question: str) -> list[str]:
             measures = [n for n in nouns[:-1] if any(n in KINDS[k].prototypes for k in VALUE_KINDS)]
             if measures:
                 return measures[:1]  # "what *number* track", "which *year* group": the measure is asked for
+            if nouns and nouns[-1] == "name":
+                named = _named_noun(folded, original_words)  # "the name of Lamar's *wife*": the wife is asked for
+                return [named] if named else nouns
             return nouns or ([phrase[-1]] if phrase[-1] not in STOPWORDS else [])
     return []
+
+
+def _named_noun(folded: str, names: set[str]) -> str | None:
+    """The common noun a "name of ..." phrase is about ("the name of Lamar's wife" → wife)."""
+    m = re.search(r"\bname of (.+)$", folded)
+    if not m:
+        return None
+    rest = [w for w in m.group(1).split() if w.capitalize() not in names and w not in names]
+    return next((t.text for t in parse(" ".join(rest)) if t.pos_ == "NOUN" and t.text not in STOPWORDS), None)
 
 
 def focus_noun(question: str) -> str | None:
@@ -132,7 +145,10 @@ def kinds_for_focus(focus: str, similarity: Similarity | None) -> tuple[tuple[st
     best.sort(reverse=True)
     # a clear winner only: single-word similarities are noisy, and an unclear noun is better left untyped
     if best and best[0][0] >= FOCUS_SIMILARITY and (len(best) < 2 or best[0][0] - best[1][0] >= FOCUS_MARGIN):
-        return (best[0][1],), f"focus noun '{focus}' ~ {best[0][1]} prototypes (similarity {best[0][0]:.2f})"
+        # a kind by meaning is a preference, not a requirement: single-word similarity misleads often enough
+        # ("character" ~ person) that other spans stay eligible
+        return (best[0][1], ANY), (f"focus noun '{focus}' ~ {best[0][1]} prototypes (similarity {best[0][0]:.2f}): "
+                                   "preferred, not required")
     return None
 
 
@@ -153,7 +169,9 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
     if cue and cue[0] != (ANY,):
         expects, reason = cue
         if by_focus and cue[0][0] in {"PERSON", "PLACE"} and by_focus[0][0] in cue[0]:
-            expects, reason = by_focus  # "who ... which company": keep the cue's order unless the noun narrows it
+            # "who ... which company": the cue's kinds, the noun's first
+            expects = (by_focus[0][0],) + tuple(k for k in cue[0] if k != by_focus[0][0])
+            reason = by_focus[1]
     elif cue:
         expects, reason = cue
     elif by_focus:

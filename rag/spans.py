@@ -17,6 +17,7 @@ from rag.kinds import DATE, DURATION, KINDS, NAME, NUMBER, ORG, PERSON, PHRASE, 
 from rag.text import parse
 
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/]{1,40}?)\s*(?::|\|)\s+(.+)$")
+_LIST_PAIR = re.compile(r"^\s*[-*•]\s*([A-Z][\w .()/'’]{1,40}?)\s+[–—]\s+(.+)$")  # "- Brandon Blatz – mixing"
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’.&-]*(?:\s+(?:(?:of|and|&|de|van|von|der|du|la|le)\s+)?(?:the\s+)?[A-Z][\w'’.&-]*){0,5}\b")
 
 
@@ -55,6 +56,10 @@ def _strip(text: str, start: int) -> tuple[str, int]:
     return stripped, start
 
 
+_COUNT = r"\d|\b(an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|few|many|" \
+         r"fifteen|twenty|thirty|forty|fifty|hundred|half|couple|dozen)\b"  # a duration counts its units
+
+
 def _entities(doc, headline: bool) -> list[Span]:
     found = []
     for ent in doc.ents:
@@ -65,8 +70,8 @@ def _entities(doc, headline: bool) -> list[Span]:
         if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
             kind = DATE
         if kind in {TIME, DATE} and re.search(r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b", text) \
-                and not re.search(r"\d{4}|\b(ago|later|earlier)\b", text):
-            kind = DURATION  # the tagger's TIME/DATE for "two to three hours", "four years"
+                and not re.search(r"\d{4}|\b(ago|later|earlier)\b", text) and re.search(_COUNT, text):
+            kind = DURATION  # the tagger's TIME/DATE for "two to three hours", "four years" (not "this year")
         if text:
             found.append(Span(text, kind, start, start + len(text), "entity"))
     return found
@@ -124,10 +129,11 @@ def _phrases(doc) -> list[Span]:
 def _layout(sentence: str) -> list[Span]:
     """Values of "- Key: value" lines and table cells, as written in infoboxes and spec tables."""
     found = []
-    m = _INFOBOX.match(sentence)
+    m = _INFOBOX.match(sentence) or _LIST_PAIR.match(sentence)
     if m and len(m.group(2).strip()) < 120:
         value = m.group(2).strip()
-        found.append(Span(value, NAME, m.start(2), m.start(2) + len(value), "layout"))
+        kind = NAME if value[:1].isupper() or value[:1].isdigit() else PHRASE  # "mixing assistance" names no one
+        found.append(Span(value, kind, m.start(2), m.start(2) + len(value), "layout"))
     if sentence.lstrip().startswith("|"):
         offset = 0
         for cell in sentence.split("|"):
@@ -139,7 +145,7 @@ def _layout(sentence: str) -> list[Span]:
 
 
 def infobox_key(sentence: str) -> str | None:
-    m = _INFOBOX.match(sentence)
+    m = _INFOBOX.match(sentence) or _LIST_PAIR.match(sentence)
     return m.group(1) if m else None
 
 
