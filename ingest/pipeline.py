@@ -22,7 +22,7 @@ from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
 from ingest.load import Article, file_hash, parse_html, parse_article
 from sourcechat.errors import SourceError, UserError
 from sourcechat.settings import Settings
-from sourcechat.store import bump_generation, embeddings, open_collection
+from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
 
 Progress = Callable[[int, int, str], None]
 
@@ -146,7 +146,7 @@ def fetch_url(url: str, settings: Settings) -> tuple[str, bytes]:
 
 def indexed_articles(collection) -> dict[str, dict]:
     """source → metadata of its first chunk, for every article in the index."""
-    got = collection.get(where={"chunk": 0}, include=["metadatas"])
+    got = get_all(collection, ["metadatas"], where={"chunk": 0})  # in pages: no SQLite variable limit
     known: dict[str, dict] = {}
     for meta in got["metadatas"]:
         if meta["source"] in known:  # two versions: a write was cut short; rewrite it next time
@@ -185,10 +185,9 @@ def _write_article(collection, pending: _Pending, vectors: list[list[float]]) ->
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     collection.upsert(ids=ids, embeddings=vectors, documents=[c.text for c in pending.chunks],
                       metadatas=_metadatas(pending, now))
-    stale = collection.get(where={"source": article.source}, include=[])["ids"]
-    stale = [i for i in stale if i not in set(ids)]
-    if stale:
-        collection.delete(ids=stale)
+    keep = set(ids)
+    stale = [i for i in get_all(collection, [], where={"source": article.source})["ids"] if i not in keep]
+    delete_ids(collection, stale)
 
 
 def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
@@ -304,9 +303,9 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
 def remove_article(settings: Settings, source: str, collection=None, bump: bool = True) -> int:
     """Drop an article's chunks from the index. Returns how many were deleted."""
     collection = collection or open_collection(settings, create=True)
-    ids = collection.get(where={"source": source}, include=[])["ids"]
+    ids = get_all(collection, [], where={"source": source})["ids"]
     if ids:
-        collection.delete(ids=ids)
+        delete_ids(collection, ids)
         if bump:
             bump_generation(settings)
     return len(ids)

@@ -28,13 +28,29 @@ QUESTION_WORDS = frozenset("what which who whom whose when where why how name na
 _WORD = re.compile(r"[\w][\w'’\-]*")
 
 
+_QUOTES_DASHES = {ord("’"): "'", ord("‘"): "'", ord("“"): '"', ord("”"): '"', ord("–"): "-", ord("—"): "-"}
+
+
+class _FoldTable(dict):
+    """str.translate's table for `fold`: combining marks → dropped, curly quotes and dashes → ASCII.
+
+    Filled lazily (a code point is looked up once per process), so it covers all of Unicode without a
+    1.1M-entry build at import; one C-level translate replaces a Python generator over every character."""
+
+    def __missing__(self, code: int):
+        value = None if unicodedata.combining(chr(code)) else _QUOTES_DASHES.get(code, code)
+        self[code] = value
+        return value
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Lower-case, strip accents and unify quotes/dashes, for comparing strings across sources."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = text.replace("–", "-").replace("—", "-")
-    return text.lower()
+    if text.isascii():  # NFKD leaves ASCII as it is, and no ASCII character is a mark, quote or dash here
+        return text.lower()
+    return unicodedata.normalize("NFKD", text).translate(_FOLD_TABLE).lower()
 
 
 def words(text: str) -> list[str]:
