@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 
+from sourcechat.sentence_vectors import read_vectors, vector_file, write_vectors
 from sourcechat.settings import Settings
 from sourcechat.store import PAGE_SIZE, bump_generation, get_all, open_collection
 
@@ -75,6 +76,7 @@ def add_copies(settings: Settings, n_articles: int, swap_share: float = 0.15, no
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         first = template["metadatas"][0]
         title = f"{_swap_words(first['title'], swaps)} ({i})"
+        _copy_sentence_vectors(settings, template, source, content_hash, title, nprng, noise)
         for cid, doc, meta, vector in zip(ids, template["documents"], template["metadatas"], vectors):
             batch["ids"].append(cid)
             batch["documents"].append(_swap_words(doc, swaps))
@@ -87,6 +89,20 @@ def add_copies(settings: Settings, n_articles: int, swap_share: float = 0.15, no
     if bump:
         bump_generation(settings)
     return written
+
+
+def _copy_sentence_vectors(settings: Settings, template: dict[str, list], source: str, content_hash: str,
+                           title: str, nprng: np.random.Generator, noise: float) -> None:
+    """The template's sentence vectors (stored at ingest), with the same noise, under the copy's name."""
+    first = template["metadatas"][0]
+    stored = read_vectors(vector_file(settings, first["source"], first["content_hash"], first["title"]))
+    if stored is None:
+        return
+    positions, vectors = stored
+    vectors = vectors + nprng.normal(0.0, noise, vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    starts = sorted(positions, key=positions.get)
+    write_vectors(vector_file(settings, source, content_hash, title), starts, vectors)
 
 
 def _flush(collection, batch: dict[str, list]) -> int:

@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
 from rag.text import STOPWORDS, content_stems, words
+from sourcechat.sentence_vectors import SentenceVectorReader
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
 
@@ -39,6 +40,7 @@ class VectorCache:
         self.settings = settings
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._stored: SentenceVectorReader | None = None
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         with self._lock:
@@ -52,6 +54,17 @@ class VectorCache:
         with self._lock:
             return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
+
+    def sentence_vectors(self, items: list[tuple[str, Sentence]]) -> np.ndarray:
+        """Vectors of (title, sentence) pairs as `vectors([sentence_key(...)])` gives them: read from the
+        vectors stored at ingest when the article version has them, embedded (and cached) otherwise."""
+        if self._stored is None:
+            self._stored = SentenceVectorReader(self.settings)
+        rows: list[np.ndarray | None] = [self._stored.lookup(s.chunk_id, title, s.start) for title, s in items]
+        missing = [sentence_key(title, s.text) for (title, s), row in zip(items, rows) if row is None]
+        computed = iter(self.vectors(missing)) if missing else iter(())
+        out = [row if row is not None else next(computed) for row in rows]
+        return np.stack(out) if out else np.zeros((0, 384), np.float32)
 
     def similarity(self, word: str, others: list[str]) -> list[float]:
         """Cosine similarity of one word or phrase to each of `others` (embeddings are normalised)."""
@@ -124,7 +137,7 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
     items = list(by_key.values())
     if not items:
         return []
-    vectors = cache.vectors([sentence_key(e.title, e.sentence.text) for e in items])
+    vectors = cache.sentence_vectors([(e.title, e.sentence) for e in items])
     sims = vectors @ np.asarray(query_vector, dtype=np.float32)
     for evidence, sim in zip(items, sims):
         evidence.dense = float(sim)

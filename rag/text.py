@@ -54,7 +54,7 @@ def fold(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return [w.strip("'’-") for w in _WORD.findall(fold(text)) if w.strip("'’-")]
+    return [w for w in (t.strip("'’-") for t in _WORD.findall(fold(text))) if w]
 
 
 @lru_cache(maxsize=50000)
@@ -64,14 +64,18 @@ def stem(word: str) -> str:
         return _stemmer.stemWord(word)
 
 
+@lru_cache(maxsize=200_000)
+def _word_stems(word: str, keep_question_words: bool) -> tuple[str, ...]:
+    """One word's content stems (none for a stop word; one per part of a hyphenated word), cached:
+    loading a collection stems each distinct word once instead of at every occurrence."""
+    if word in STOPWORDS or (word in QUESTION_WORDS and not keep_question_words):
+        return ()
+    return tuple(stem(part) for part in word.split("-") if part and part not in STOPWORDS)
+
+
 def content_stems(text: str, keep_question_words: bool = False) -> list[str]:
     """Stems of the words that carry meaning: what BM25 indexes and coverage checks compare."""
-    out = []
-    for w in words(text):
-        if w in STOPWORDS or (w in QUESTION_WORDS and not keep_question_words):
-            continue
-        out.extend(stem(part) for part in w.split("-") if part and part not in STOPWORDS)
-    return out
+    return [s for w in words(text) for s in _word_stems(w, keep_question_words)]
 
 
 _nlp = None
