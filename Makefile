@@ -9,7 +9,7 @@ export ANONYMIZED_TELEMETRY := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install run ingest serve test eval bench chromium clean
+.PHONY: install run ingest serve test eval bench bench-scale chromium clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ eval: install
 
 bench: install
 	$(BIN)/python -m eval.bench
+
+# Issue 11's ratios on synthetic collections (eval/synth.py); SIZES="1000 10000 100000" for more.
+SIZES ?= 1000
+bench-scale: install
+	$(BIN)/python -m eval.bench --scale $(SIZES)
 
 clean:
 	rm -rf $(VENV) .sourcechat eval/out

@@ -1,5 +1,9 @@
 """Benchmarks: ingest seconds (first run and unchanged re-run) and warm `ask` latency, on a private
-copy of the sources folder. Targets live here, not in timed tests. Run: `make bench`."""
+copy of the sources folder. Targets live here, not in timed tests. Run: `make bench`.
+
+`python -m eval.bench --scale N` (`make bench-scale`): a collection of N articles (the real ones plus
+synthetic copies, eval/synth.py) and the issue-11 ratios, each measured side by side in one process:
+warm ask ÷ bare, first-time ask ÷ bare, one article added → next answer, RSS, ingest ÷ raw encode."""
 
 from __future__ import annotations
 
@@ -57,5 +61,129 @@ def main() -> None:
         }, indent=1))
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))] if ordered else 0.0
+
+
+def _bare(model, collection, question: str) -> float:
+    """The floor: embed the question and ask Chroma for its top 10, nothing else."""
+    started = time.perf_counter()
+    collection.query(query_embeddings=[model.embed_query(question)], n_results=10)
+    return (time.perf_counter() - started) * 1000
+
+
+def _ingest_vs_encode(settings: Settings) -> dict:
+    """Ingest of the real articles (model already loaded) against encoding the very same texts alone."""
+    from ingest import run_ingest
+    from ingest.chunk import chunk_article
+    from ingest.load import parse_article
+    from ingest.pipeline import EMBED_CALL_TEXTS, _embed_texts, _Pending, _sentence_texts, source_files
+    from sourcechat.store import embeddings
+
+    model = embeddings(settings)
+    model.embed_query("load the model first")
+    started = time.perf_counter()
+    report = run_ingest(settings)
+    ingest_s = time.perf_counter() - started
+    texts: list[str] = []
+    for path in source_files(settings.sources_dir):
+        article = parse_article(path.name, path.read_bytes())
+        pending = _Pending(path, b"", article, chunk_article(article, settings.chunk_chars,
+                                                             settings.chunk_overlap_sentences), "added")
+        texts += _embed_texts(pending) + _sentence_texts(pending)
+    started = time.perf_counter()
+    for i in range(0, len(texts), EMBED_CALL_TEXTS):
+        model.embed_documents(texts[i:i + EMBED_CALL_TEXTS])
+    encode_s = time.perf_counter() - started
+    return {"ingest_articles": report.added, "ingest_texts": len(texts), "ingest_s": round(ingest_s, 2),
+            "raw_encode_s": round(encode_s, 2), "ingest_over_encode_throughput": round(encode_s / ingest_s, 2)}
+
+
+def scale(n_articles: int, n_questions: int) -> dict:
+    """Build an N-article collection and measure the issue's ratios on it, side by side."""
+    from eval.harness import ARTICLES_DIR
+    from eval.synth import add_copies
+    from rag import Assistant
+    from rag.index import load_snapshot
+    from sourcechat.store import bump_generation, embeddings, open_collection
+
+    base = Settings()
+    out: dict = {"articles": n_articles}
+    with tempfile.TemporaryDirectory(prefix="sourcechat-scale-") as tmp:
+        settings = base.model_copy(update={"sources_dir": Path(tmp) / "sources", "index_dir": Path(tmp) / "index"})
+        shutil.copytree(base.sources_dir, settings.sources_dir)
+        for path in ARTICLES_DIR.iterdir():
+            shutil.copy(path, settings.sources_dir / path.name)
+        out.update(_ingest_vs_encode(settings))
+        real = len(list(settings.sources_dir.iterdir()))
+        started = time.perf_counter()
+        add_copies(settings, max(0, n_articles - real))
+        out["synthetic_write_s"] = round(time.perf_counter() - started, 1)
+        collection, model = open_collection(settings), embeddings(settings)
+        out["chunks"] = collection.count()
+
+        started = time.perf_counter()
+        assistant = Assistant(settings)
+        assistant.warm_up()
+        out["start_up_s"] = round(time.perf_counter() - started, 1)
+        questions = [q["question"] for q in load_questions(Path("eval/dev.jsonl"))][:n_questions]
+        first, warm, bare = [], [], []
+        for question in questions:  # first-time, warm and bare, interleaved so load affects all three alike
+            started = time.perf_counter()
+            assistant.ask(question)
+            first.append((time.perf_counter() - started) * 1000)
+            bare.append(_bare(model, collection, question))
+            started = time.perf_counter()
+            assistant.ask(question)
+            warm.append((time.perf_counter() - started) * 1000)
+        floor = statistics.median(bare)
+        out.update({
+            "bare_p50_ms": round(floor, 1),
+            "warm_p50_ms": round(statistics.median(warm), 1), "warm_p95_ms": round(_p(warm, 0.95), 1),
+            "first_p50_ms": round(statistics.median(first), 1), "first_p95_ms": round(_p(first, 0.95), 1),
+            "warm_over_bare": round(statistics.median(warm) / floor, 2),
+            "first_over_bare": round(statistics.median(first) / floor, 2),
+        })
+        out["rss_after_warm_mb"] = round(_rss_mb())
+
+        # one article added (as another process would: rows, then a generation bump) → the next answer
+        before = assistant.corpus.snapshot()
+        add_copies(settings, 1, start=n_articles + 1, bump=False)
+        started = time.perf_counter()
+        bump_generation(settings)  # this process follows: the incremental view is built and swapped in
+        assistant.ask(questions[0])
+        out["add_one_to_answer_s"] = round(time.perf_counter() - started, 2)
+        assert assistant.corpus.snapshot() is not before
+        started = time.perf_counter()
+        load_snapshot(settings)
+        out["full_view_build_s"] = round(time.perf_counter() - started, 2)
+        out["add_one_over_full_build"] = round(out["add_one_to_answer_s"] / out["full_view_build_s"], 2)
+        out["rss_mb"] = round(_rss_mb())
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        out["disk_mb"] = round(sum(p.stat().st_size for p in Path(tmp, "index").rglob("*") if p.is_file()) / 1e6)
+    return out
+
+
+def cli() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=int, nargs="*", help="collection sizes in articles (e.g. 1000 10000)")
+    parser.add_argument("--questions", type=int, default=60, help="dev questions asked per size")
+    args = parser.parse_args()
+    if args.scale is None:
+        return main()
+    for n in args.scale or [1000]:
+        print(json.dumps(scale(n, args.questions)), flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

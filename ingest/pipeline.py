@@ -18,11 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
 from ingest.load import Article, file_hash, parse_html, parse_article
 from sourcechat.errors import SourceError, UserError
 from sourcechat.settings import Settings
-from sourcechat.store import bump_generation, embeddings, open_collection
+from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
+from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
 
 Progress = Callable[[int, int, str], None]
 
@@ -146,7 +149,7 @@ def fetch_url(url: str, settings: Settings) -> tuple[str, bytes]:
 
 def indexed_articles(collection) -> dict[str, dict]:
     """source → metadata of its first chunk, for every article in the index."""
-    got = collection.get(where={"chunk": 0}, include=["metadatas"])
+    got = get_all(collection, ["metadatas"], where={"chunk": 0})  # in pages: no SQLite variable limit
     known: dict[str, dict] = {}
     for meta in got["metadatas"]:
         if meta["source"] in known:  # two versions: a write was cut short; rewrite it next time
@@ -179,16 +182,117 @@ def _embed_texts(pending: _Pending) -> list[str]:
     return [f"{pending.article.title}\n{c.text}" for c in pending.chunks]
 
 
-def _write_article(collection, pending: _Pending, vectors: list[list[float]]) -> None:
-    article = pending.article
-    ids = _chunk_ids(article.source, article.content_hash, len(pending.chunks))
+def _sentence_spans(pending: _Pending) -> list[tuple[int, int]]:
+    """The article's sentences, once each (chunks overlap by a sentence), in order: as the reader lists them."""
+    spans: dict[int, tuple[int, int]] = {}
+    for chunk in pending.chunks:
+        for start, end in chunk.sentences:
+            spans.setdefault(start, (start, end))
+    return [spans[s] for s in sorted(spans)]
+
+
+def _sentence_texts(pending: _Pending) -> list[str]:
+    """What evidence selection compares a question with: "title: sentence" (rag.evidence.sentence_key)."""
+    from rag.evidence import sentence_key
+
+    text, title = pending.article.text, pending.article.title
+    return [sentence_key(title, text[s:e]) for s, e in _sentence_spans(pending)]
+
+
+EMBED_CALL_TEXTS = 64  # texts per model call, across articles: full batches, and questions slip in between calls
+WRITE_ROWS = 2000  # chunks per Chroma write
+
+
+@dataclass
+class _Job:
+    """One article on its way through the embedder: its texts (chunks, then sentences) and their vectors."""
+
+    item: _Pending
+    texts: list[str]
+    vectors: list = field(default_factory=list)
+    failed: str = ""
+
+
+def _embed_and_write(collection, pending: list[_Pending], known: dict[str, dict], settings: Settings,
+                     report: IngestReport, progress: Progress | None) -> bool:
+    """Embed all changed articles' texts in calls of EMBED_CALL_TEXTS that span articles, and write finished
+    articles in large batches. A failed call fails only the articles it carried; they keep their old chunks."""
+    jobs = [_Job(p, _embed_texts(p) + _sentence_texts(p)) for p in pending]
+    total = sum(len(j.texts) for j in jobs)
+    if progress:
+        progress(0, total, "embedding")
+    if not jobs:
+        return False
+    model = embeddings(settings)
+    queue = [(job, i) for job in jobs for i in range(len(job.texts))]
+    ready: list[_Job] = [job for job in jobs if not job.texts]
+    for job in ready:
+        job.failed = "no text to embed"
+    changed = False
+    for offset in range(0, len(queue), EMBED_CALL_TEXTS):
+        call = queue[offset:offset + EMBED_CALL_TEXTS]
+        live = [(job, i) for job, i in call if not job.failed]
+        try:
+            vectors = model.embed_documents([job.texts[i] for job, i in live]) if live else []
+        except Exception as exc:  # these articles keep their previous chunks; the others go on
+            for job, _ in live:
+                job.failed = job.failed or f"{type(exc).__name__}: {exc}"
+            vectors = []
+        for (job, _), vector in zip(live, vectors):
+            job.vectors.append(vector)
+        if progress:
+            progress(min(total, offset + len(call)), total, call[-1][0].item.article.source)
+        ready += [job for job, i in call if i == len(job.texts) - 1]
+        if sum(len(j.item.chunks) for j in ready) >= WRITE_ROWS:
+            changed |= _write_jobs(collection, ready, known, settings, report)
+            ready = []
+    changed |= _write_jobs(collection, ready, known, settings, report)
+    return changed
+
+
+def _write_jobs(collection, jobs: list[_Job], known: dict[str, dict], settings: Settings,
+                report: IngestReport) -> bool:
+    """Write finished articles: sentence vectors, then all their chunks in one upsert, then drop old chunks."""
+    for job in jobs:
+        if job.failed:
+            report.failed.append({"source": job.item.article.source, "error": job.failed})
+    done = [j for j in jobs if not j.failed]
+    if not done:
+        return any(jobs)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    collection.upsert(ids=ids, embeddings=vectors, documents=[c.text for c in pending.chunks],
-                      metadatas=_metadatas(pending, now))
-    stale = collection.get(where={"source": article.source}, include=[])["ids"]
-    stale = [i for i in stale if i not in set(ids)]
-    if stale:
-        collection.delete(ids=stale)
+    rows: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
+    try:
+        for job in done:
+            item, n = job.item, len(job.item.chunks)
+            starts = [s for s, _ in _sentence_spans(item)]
+            write_vectors(vector_file(settings, item.article.source, item.article.content_hash, item.article.title),
+                          starts, np.asarray(job.vectors[n:], dtype=np.float32).reshape(len(starts), -1))
+            rows["ids"] += _chunk_ids(item.article.source, item.article.content_hash, n)
+            rows["embeddings"] += job.vectors[:n]
+            rows["documents"] += [c.text for c in item.chunks]
+            rows["metadatas"] += _metadatas(item, now)
+        collection.upsert(**rows)
+    except Exception as exc:  # nothing of these articles replaced their previous chunks
+        for job in done:
+            report.failed.append({"source": job.item.article.source, "error": f"{type(exc).__name__}: {exc}"})
+        return True
+    for job in done:
+        _drop_previous(collection, job.item, known, settings)
+        report.chunks += len(job.item.chunks)
+        report.sources.append(job.item.article.source)
+        setattr(report, job.item.status, getattr(report, job.item.status) + 1)
+    return True
+
+
+def _drop_previous(collection, item: _Pending, known: dict[str, dict], settings: Settings) -> None:
+    """After the new version is written: delete the article's other chunks and its old sentence vectors."""
+    article = item.article
+    keep = set(_chunk_ids(article.source, article.content_hash, len(item.chunks)))
+    stale = [i for i in get_all(collection, [], where={"source": article.source})["ids"] if i not in keep]
+    delete_ids(collection, stale)
+    previous = known.get(article.source, {}).get("content_hash", "")
+    if previous and previous != article.content_hash:
+        remove_vectors(settings, article.source, previous)
 
 
 def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
@@ -263,31 +367,7 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
     known = indexed_articles(collection)
     pending = [p for path, origin in files if (p := _stage(path, origin or known.get(path.name, {}).get("origin", ""),
                                                           known, settings, report))]
-    changed = False
-    total = sum(len(p.chunks) for p in pending)
-    if progress:
-        progress(0, total, "embedding")
-    if pending:
-        model = embeddings(settings)
-        done = 0
-        for item in pending:
-            vectors: list[list[float]] = []
-            texts = _embed_texts(item)
-            try:
-                for i in range(0, len(texts), settings.embed_batch_size):
-                    vectors.extend(model.embed_documents(texts[i:i + settings.embed_batch_size]))
-                    done += len(texts[i:i + settings.embed_batch_size])
-                    if progress:
-                        progress(done, total, item.article.source)
-                _write_article(collection, item, vectors)
-            except Exception as exc:  # this article keeps its previous chunks; the others go on
-                report.failed.append({"source": item.article.source, "error": f"{type(exc).__name__}: {exc}"})
-                changed = True  # an upsert may have landed before the failure
-                continue
-            changed = True
-            report.chunks += len(item.chunks)
-            report.sources.append(item.article.source)
-            setattr(report, item.status, getattr(report, item.status) + 1)
+    changed = _embed_and_write(collection, pending, known, settings, report, progress)
 
     if full:
         present = {path.name for path, _ in files}
@@ -304,9 +384,12 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
 def remove_article(settings: Settings, source: str, collection=None, bump: bool = True) -> int:
     """Drop an article's chunks from the index. Returns how many were deleted."""
     collection = collection or open_collection(settings, create=True)
-    ids = collection.get(where={"source": source}, include=[])["ids"]
+    got = get_all(collection, ["metadatas"], where={"source": source})
+    ids = got["ids"]
     if ids:
-        collection.delete(ids=ids)
+        delete_ids(collection, ids)
+        for content_hash in {m.get("content_hash", "") for m in got["metadatas"]} - {""}:
+            remove_vectors(settings, source, content_hash)
         if bump:
             bump_generation(settings)
     return len(ids)

@@ -89,9 +89,9 @@ class Assistant:
     def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         question = self.validate(question)
-        self.corpus.snapshot()  # no index yet: say so before loading any model
-        query = condense_question(question, list(history or []))
-        result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+        with self.corpus.pinned():  # no index yet: say so before loading any model; one view per question
+            query = condense_question(question, list(history or []))
+            result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return result
 
@@ -99,7 +99,7 @@ class Assistant:
         """Why the extractive answerer answers as it does: the detected form and kind, the winning span's
         feature contributions and the runners-up', and the reason for a refusal or a fallback."""
         question = self.validate(question)
-        self.corpus.snapshot()
-        query = condense_question(question, list(history or []))
-        x = self.evidence_chain().invoke({"question": question, "query": query, "k": k or self.settings.top_k})
-        return extractive_decision(x, self).explain()
+        with self.corpus.pinned():
+            query = condense_question(question, list(history or []))
+            x = self.evidence_chain().invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+            return extractive_decision(x, self).explain()

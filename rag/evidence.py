@@ -7,7 +7,6 @@ the evidence, literally or as a close paraphrase ("suggested" for "recommended")
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from langchain_core.documents import Document
 
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
-from rag.text import STOPWORDS, content_stems, fold, words
+from rag.text import STOPWORDS, content_stems, words
+from sourcechat.sentence_vectors import SentenceVectorReader
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
 
@@ -40,6 +40,7 @@ class VectorCache:
         self.settings = settings
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._stored: SentenceVectorReader | None = None
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         with self._lock:
@@ -53,6 +54,17 @@ class VectorCache:
         with self._lock:
             return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
+
+    def sentence_vectors(self, items: list[tuple[str, Sentence]]) -> np.ndarray:
+        """Vectors of (title, sentence) pairs as `vectors([sentence_key(...)])` gives them: read from the
+        vectors stored at ingest when the article version has them, embedded (and cached) otherwise."""
+        if self._stored is None:
+            self._stored = SentenceVectorReader(self.settings)
+        rows: list[np.ndarray | None] = [self._stored.lookup(s.chunk_id, title, s.start) for title, s in items]
+        missing = [sentence_key(title, s.text) for (title, s), row in zip(items, rows) if row is None]
+        computed = iter(self.vectors(missing)) if missing else iter(())
+        out = [row if row is not None else next(computed) for row in rows]
+        return np.stack(out) if out else np.zeros((0, 384), np.float32)
 
     def similarity(self, word: str, others: list[str]) -> list[float]:
         """Cosine similarity of one word or phrase to each of `others` (embeddings are normalised)."""
@@ -75,14 +87,16 @@ RELATION_WEIGHT = 1.5  # the question's verb is the relation asked about; names 
 
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,
                     cache: VectorCache | None = None, threshold: float = 1.0, title: str = "",
-                    shared: dict[str, float] | None = None) -> float:
+                    shared: dict[str, float] | None = None,
+                    stems: tuple[frozenset, frozenset] | None = None) -> float:
     """idf-weighted share of the question's terms found in the sentence (half weight: its neighbours;
-    0.7: a close paraphrase in the sentence, "suggested" for "recommended")."""
+    0.7: a close paraphrase in the sentence, "suggested" for "recommended"). `stems`: the sentence's and
+    the context's stems when the view has them precomputed (the same sets as content_stems of the texts)."""
     terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND"}]
     if not terms:
         return 0.0
-    in_sentence, in_context = set(content_stems(sentence)), set(content_stems(context))
-    title_stems = set(content_stems(title))
+    in_sentence, in_context = stems or (set(content_stems(sentence)), set(content_stems(context)))
+    title_stems = snap.title_stems(title)
     sentence_words = None
     total = got = 0.0
     for term in terms:
@@ -110,19 +124,20 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
         for sentence in snap.sentences_by_chunk.get(doc.id, []):
             pool.setdefault((sentence.source, sentence.start), (sentence, doc))
     # a question word that most candidate sentences share does not choose between them
-    pool_stems = [set(content_stems(s.text)) for s, _ in pool.values()]
+    pool_stems = [snap.sentence_stems(s) for s, _ in pool.values()]
     shared = {t.stem: sum(t.stem in p for p in pool_stems) / len(pool_stems) for t in info.terms} if pool_stems else {}
     by_key: dict[tuple[str, int], Evidence] = {}
     for key, (sentence, doc) in pool.items():
         context = snap.neighbours(sentence)
         by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
                                lexical_overlap(info, snap, sentence.text, context, cache, paraphrase,
-                                               doc.metadata.get("title", ""), shared),
+                                               doc.metadata.get("title", ""), shared,
+                                               (snap.sentence_stems(sentence), snap.context_stems(sentence))),
                                doc.metadata["rank"])
     items = list(by_key.values())
     if not items:
         return []
-    vectors = cache.vectors([sentence_key(e.title, e.sentence.text) for e in items])
+    vectors = cache.sentence_vectors([(e.title, e.sentence) for e in items])
     sims = vectors @ np.asarray(query_vector, dtype=np.float32)
     for evidence, sim in zip(items, sims):
         evidence.dense = float(sim)
@@ -137,8 +152,19 @@ def sentence_key(title: str, sentence: str) -> str:
     return f"{title}: {sentence}" if title else sentence
 
 
-def _close_spelling(word: str, vocabulary: set[str]) -> bool:
-    return len(word) >= 5 and bool(difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.85))
+def _close_spelling(word: str, snap: Snapshot, within: set[str] | frozenset | None = None) -> bool:
+    """A word of the collection (or of `within`, one article's words) is spelled within difflib ratio 0.85;
+    the view's bigram index gives difflib's answer without scanning the vocabulary."""
+    return len(word) >= 5 and snap.spelling.has_close(word, 0.85, within)
+
+
+def _evidence_context_stems(evidence: Evidence, snap: Snapshot) -> frozenset:
+    """Stems of the evidence's context, from the view when it is the sentence or its neighbours."""
+    if evidence.context == evidence.sentence.text:
+        return snap.sentence_stems(evidence.sentence)
+    if evidence.context == snap.neighbours(evidence.sentence):
+        return snap.context_stems(evidence.sentence)
+    return frozenset(content_stems(evidence.context))
 
 
 def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
@@ -152,17 +178,17 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     - other words may be missing from the sentence: the collection uses them, and scoring weighs them.
     """
     context = f"{evidence.title} {evidence.context}"
-    context_stems = set(content_stems(context))
+    context_stems = snap.title_stems(evidence.title) | _evidence_context_stems(evidence, snap)
     article = snap.articles[evidence.sentence.source]
     article_words = snap.article_words(evidence.sentence.source)
     missing: list[Term] = []
     for term in info.terms:
         if not term.required or term.stem in context_stems:
             continue
-        in_corpus = (term.stem in snap.article_df or _close_spelling(term.word, snap.corpus_words)
+        in_corpus = (term.stem in snap.article_df or _close_spelling(term.word, snap)
                      or (not term.word.isalnum() and term.word in snap.corpus_text))  # "r&b"
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
-            if term.word not in fold(article.text) and not _close_spelling(term.word, article_words):
+            if term.word not in snap.folded_text(article.source) and not _close_spelling(term.word, snap, article_words):
                 if re.fullmatch(r"(19|20)\d\d", term.word) and not re.search(r"\b(19|20)\d\d\b", article.text):
                     continue  # a year the article never states (it names no year at all): implied, not contradicted
                 missing.append(term)
@@ -188,11 +214,11 @@ def relation_coverage(info: QuestionInfo, evidence: Evidence, snap: Snapshot, ca
     """Share (by weight) of the question's relation words, its verbs and common nouns other than the
     article's own title words, that the sentence states or closely paraphrases. "Who directed the film?"
     answered from a sentence that never says directed (or made, shot...) is a guess."""
-    title_stems = set(content_stems(evidence.title)) | snap.topic
+    title_stems = snap.title_stems(evidence.title) | snap.topic
     terms = [t for t in info.terms if t.pos in {"VERB", "NOUN", "ADJ"} and t.stem not in title_stems]
     if not terms:
         return 1.0
-    in_sentence = set(content_stems(evidence.sentence.text))
+    in_sentence = snap.sentence_stems(evidence.sentence)
     sentence_words = None
     total = got = 0.0
     for term in terms:

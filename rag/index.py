@@ -1,26 +1,42 @@
-"""What the answering side keeps in memory about the collection, rebuilt only when the collection changes.
+"""What the answering side keeps in memory about the collection: a view (Snapshot) swapped, never rebuilt in place.
 
 Chroma answers the dense queries; this holds the lexical side (BM25 over the same chunks), the sentence
 table that citations quote from, and each article's text, reassembled from its chunks' offsets so the
 index stays self-contained (it works the same against a Chroma server).
+
+Scale (issue 11): Chroma is read in pages (no SQLite variable limit); each article's derived data (text,
+sentences, their stems, BM25 tokens) is kept per (source, content hash) and reused by the next view, so a
+change re-reads and re-tokenises only the changed articles; the new view is built in the background while
+questions are answered from the current one, and swapped in under a lock held only for the assignment.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 import math
 import threading
+import weakref
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import bm25s
 import numpy as np
 
+from rag.spelling import SpellingIndex
 from rag.text import content_stems, fold, words
 from sourcechat.settings import Settings
-from sourcechat.store import current_generation, open_collection
+from sourcechat.store import (
+    current_generation,
+    get_all,
+    on_generation_change,
+    open_collection,
+)
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Sentence:
@@ -40,6 +56,81 @@ class ArticleInfo:
     ingested_at: str
     origin: str = ""
     sentences: list[Sentence] = field(default_factory=list)
+    content_hash: str = ""
+    position: dict[int, int] = field(default_factory=dict, repr=False)  # sentence start → index in sentences
+
+
+@dataclass
+class ArticleData:
+    """Everything one article contributes to a view, derived once and reused while its content is unchanged."""
+
+    key: tuple[str, str]  # (source, content hashes): a changed article gets a new key
+    info: ArticleInfo
+    ids: list[str]
+    documents: list[str]
+    metadatas: list[dict]
+    sentences_by_chunk: dict[str, list[Sentence]]
+    tokens: list[list[str]]  # BM25 tokens of each chunk (title + text)
+    sentence_stems: list[frozenset]  # content stems of each sentence, aligned with info.sentences
+    stems: frozenset  # content stems of title + text (article document frequency)
+    title_stems: frozenset
+    words: frozenset  # words longer than two letters (spelling vocabulary)
+
+    @cached_property
+    def folded(self) -> str:
+        return fold(self.info.text)
+
+
+class _ChunkSentences:
+    """chunk id → its sentences, looked up through the article (ids are `source::hash::n`): no global table."""
+
+    def __init__(self, articles: dict[str, ArticleData]):
+        self._articles = articles
+
+    def get(self, chunk_id: str, default=None):
+        data = self._articles.get(chunk_id.rsplit("::", 2)[0])
+        return default if data is None else data.sentences_by_chunk.get(chunk_id, default)
+
+    def __getitem__(self, chunk_id: str) -> list[Sentence]:
+        found = self.get(chunk_id)
+        if found is None:
+            raise KeyError(chunk_id)
+        return found
+
+    def __contains__(self, chunk_id: str) -> bool:
+        return self.get(chunk_id) is not None
+
+
+@dataclass
+class Totals:
+    """Collection-wide counts, updated by subtracting the articles that left and adding those that came."""
+
+    sentence_df: Counter = field(default_factory=Counter)  # stem → sentences that use it
+    n_sentences: int = 0
+    article_df: Counter = field(default_factory=Counter)  # stem → articles that use it
+    title_df: Counter = field(default_factory=Counter)
+    word_df: Counter = field(default_factory=Counter)  # word → articles that use it
+
+    def copy(self) -> Totals:
+        return Totals(Counter(self.sentence_df), self.n_sentences, Counter(self.article_df),
+                      Counter(self.title_df), Counter(self.word_df))
+
+    def apply(self, data: ArticleData, sign: int) -> None:
+        for stems in data.sentence_stems:
+            _add(self.sentence_df, stems, sign)
+        self.n_sentences += sign * len(data.sentence_stems)
+        _add(self.article_df, data.stems, sign)
+        _add(self.title_df, data.title_stems, sign)
+        _add(self.word_df, data.words, sign)
+
+
+def _add(counter: Counter, keys, sign: int) -> None:
+    for key in keys:
+        value = counter[key] + sign
+        if value > 0:
+            counter[key] = value
+        else:
+            del counter[key]
 
 
 @dataclass
@@ -49,11 +140,13 @@ class Snapshot:
     documents: list[str]
     metadatas: list[dict]
     articles: dict[str, ArticleInfo]
-    sentences_by_chunk: dict[str, list[Sentence]]
+    sentences_by_chunk: object  # chunk id → list[Sentence] (a mapping with .get)
     bm25: bm25s.BM25 | None
     idf: dict[str, float]
     article_df: Counter  # stem → number of articles that use it
     topic: frozenset = frozenset()  # stems most titles share (the collection's subject): weak evidence
+    data: dict[str, ArticleData] = field(default_factory=dict, repr=False)
+    totals: Totals = field(default_factory=Totals, repr=False)
 
     def position(self, chunk_id: str) -> int:
         return self._pos[chunk_id]
@@ -64,32 +157,70 @@ class Snapshot:
     def __post_init__(self) -> None:
         self._pos = {cid: i for i, cid in enumerate(self.ids)}
         self.unknown_idf = max(self.idf.values(), default=5.0) + 1.0  # weight of a word no sentence uses
-        self._sentence_index = {(a.source, s.start): i for a in self.articles.values()
-                                for i, s in enumerate(a.sentences)}
+        self._title_stems: dict[str, frozenset] = {}
+
+    def _index(self, sentence: Sentence) -> int | None:
+        return self.articles[sentence.source].position.get(sentence.start)
 
     def following(self, sentence: Sentence) -> Sentence | None:
         """The next sentence of the same article, or None at its end."""
         article = self.articles[sentence.source]
-        idx = self._sentence_index.get((sentence.source, sentence.start))
+        idx = self._index(sentence)
         return article.sentences[idx + 1] if idx is not None and idx + 1 < len(article.sentences) else None
 
     def neighbours(self, sentence: Sentence) -> str:
         """The sentence with the one before and after it, for coverage checks."""
         article = self.articles[sentence.source]
-        idx = self._sentence_index.get((sentence.source, sentence.start))
+        idx = self._index(sentence)
         if idx is None:
             return sentence.text
         return " ".join(s.text for s in article.sentences[max(0, idx - 1):idx + 2])
 
+    # --- stems computed at load, read by evidence selection (same values as content_stems of the text) ---
+    def sentence_stems(self, sentence: Sentence) -> frozenset:
+        data, idx = self.data.get(sentence.source), self._index(sentence)
+        if data is None or idx is None or data.info.sentences[idx].end != sentence.end:
+            return frozenset(content_stems(sentence.text))
+        return data.sentence_stems[idx]
+
+    def context_stems(self, sentence: Sentence) -> frozenset:
+        """Stems of `neighbours(sentence)`: words never span the spaces it joins sentences with."""
+        data, idx = self.data.get(sentence.source), self._index(sentence)
+        if data is None or idx is None:
+            return self.sentence_stems(sentence)
+        return frozenset().union(*data.sentence_stems[max(0, idx - 1):idx + 2])
+
+    def title_stems(self, title: str) -> frozenset:
+        found = self._title_stems.get(title)
+        if found is None:
+            found = self._title_stems[title] = frozenset(content_stems(title))
+        return found
+
+    def folded_text(self, source: str) -> str:
+        """fold() of an article's text, computed once per article (not per question)."""
+        data = self.data.get(source)
+        return data.folded if data is not None else fold(self.articles[source].text)
+
     @cached_property
     def corpus_text(self) -> str:
+        if self.data:
+            return " ".join(d.folded for d in self.data.values())
         return " ".join(fold(a.text) for a in self.articles.values())
 
     @cached_property
     def corpus_words(self) -> set[str]:
+        if self.data:
+            return set(self.totals.word_df)
         return {w for a in self.articles.values() for w in self.article_words(a.source)}
 
-    def article_words(self, source: str) -> set[str]:
+    @cached_property
+    def spelling(self) -> SpellingIndex:
+        """Close-spelling lookups over the collection's words (exactly difflib's answer, without the scan)."""
+        return SpellingIndex(self.corpus_words)
+
+    def article_words(self, source: str) -> set[str] | frozenset:
+        if source in self.data:
+            return self.data[source].words
         if source not in self._article_words:
             self._article_words[source] = {w for w in words(self.articles[source].text) if len(w) > 2}
         return self._article_words[source]
@@ -97,85 +228,200 @@ class Snapshot:
     _article_words: dict = field(default_factory=dict, repr=False)
 
 
-def _rebuild_articles(ids, documents, metadatas) -> tuple[dict[str, ArticleInfo], dict[str, list[Sentence]]]:
-    by_source: dict[str, list[int]] = {}
-    for i, meta in enumerate(metadatas):
-        by_source.setdefault(meta["source"], []).append(i)
-    articles: dict[str, ArticleInfo] = {}
+# --- building a view ---------------------------------------------------------------------------------
+
+
+def _article_data(source: str, ids: list[str], documents: list[str], metadatas: list[dict]) -> ArticleData:
+    """One article's rows (chunks) → its text (reassembled from offsets), sentences, stems and tokens."""
+    rows = sorted(range(len(ids)), key=lambda i: metadatas[i]["start"])
+    length = max(metadatas[i]["end"] for i in rows)
+    buffer = [" "] * length
+    for i in rows:
+        start = metadatas[i]["start"]
+        buffer[start:start + len(documents[i])] = documents[i]
+    text = "".join(buffer)
+    first = metadatas[rows[0]]
+    hashes = "+".join(sorted({m.get("content_hash", "") for m in metadatas}))
+    info = ArticleInfo(source, first["title"], text, first["n_chunks"], first["ingested_at"], first.get("origin", ""),
+                       content_hash=hashes)
+    seen: set[int] = set()
     sentences_by_chunk: dict[str, list[Sentence]] = {}
-    for source, rows in by_source.items():
-        rows.sort(key=lambda i: metadatas[i]["start"])
-        length = max(metadatas[i]["end"] for i in rows)
-        buffer = [" "] * length
-        for i in rows:
-            start = metadatas[i]["start"]
-            buffer[start:start + len(documents[i])] = documents[i]
-        text = "".join(buffer)
-        first = metadatas[rows[0]]
-        info = ArticleInfo(source, first["title"], text, first["n_chunks"], first["ingested_at"], first.get("origin", ""))
-        seen: set[int] = set()
-        for i in rows:
-            spans = json.loads(metadatas[i].get("sentences") or "[]")
-            chunk_sentences = [Sentence(source, s, e, text[s:e], ids[i]) for s, e in spans]
-            sentences_by_chunk[ids[i]] = chunk_sentences
-            for sentence in chunk_sentences:
-                if sentence.start not in seen:
-                    seen.add(sentence.start)
-                    info.sentences.append(sentence)
-        info.sentences.sort(key=lambda s: s.start)
-        articles[source] = info
-    return articles, sentences_by_chunk
+    for i in rows:
+        spans = json.loads(metadatas[i].get("sentences") or "[]")
+        chunk_sentences = [Sentence(source, s, e, text[s:e], ids[i]) for s, e in spans]
+        sentences_by_chunk[ids[i]] = chunk_sentences
+        for sentence in chunk_sentences:
+            if sentence.start not in seen:
+                seen.add(sentence.start)
+                info.sentences.append(sentence)
+    info.sentences.sort(key=lambda s: s.start)
+    info.position = {s.start: i for i, s in enumerate(info.sentences)}
+    return ArticleData(
+        key=(source, hashes), info=info,
+        ids=[ids[i] for i in rows], documents=[documents[i] for i in rows], metadatas=[metadatas[i] for i in rows],
+        sentences_by_chunk=sentences_by_chunk,
+        tokens=[content_stems(f"{metadatas[i]['title']} {documents[i]}") for i in rows],
+        sentence_stems=[frozenset(content_stems(s.text)) for s in info.sentences],
+        stems=frozenset(content_stems(info.title + " " + info.text)),
+        title_stems=frozenset(content_stems(info.title)),
+        words=frozenset(w for w in words(text) if len(w) > 2),
+    )
+
+
+def _group_rows(got: dict[str, list]) -> dict[str, tuple[list, list, list]]:
+    grouped: dict[str, tuple[list, list, list]] = {}
+    for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+        rows = grouped.setdefault(meta["source"], ([], [], []))
+        rows[0].append(cid)
+        rows[1].append(doc)
+        rows[2].append(meta)
+    return grouped
+
+
+def _article_keys(collection) -> dict[str, tuple[str, str]]:
+    """source → (source, content hashes) of every article in the index: chunk 0 of each, read in pages."""
+    hashes: dict[str, set[str]] = {}
+    for meta in get_all(collection, ["metadatas"], where={"chunk": 0})["metadatas"]:
+        hashes.setdefault(meta["source"], set()).add(meta.get("content_hash", ""))
+    return {source: (source, "+".join(sorted(h))) for source, h in hashes.items()}
+
+
+SOURCES_PER_READ = 200  # articles fetched per `$in` filter
+
+
+def _read_articles(collection, sources: list[str]) -> dict[str, ArticleData]:
+    out: dict[str, ArticleData] = {}
+    for i in range(0, len(sources), SOURCES_PER_READ):
+        batch = sources[i:i + SOURCES_PER_READ]
+        where = {"source": {"$in": batch}} if len(batch) > 1 else {"source": batch[0]}
+        for source, (ids, docs, metas) in _group_rows(get_all(collection, ["documents", "metadatas"], where)).items():
+            out[source] = _article_data(source, ids, docs, metas)
+    return out
+
+
+def build_snapshot(settings: Settings, generation: str, previous: Snapshot | None = None) -> Snapshot:
+    """The view at `generation`: unchanged articles are taken from `previous`, the rest read from Chroma."""
+    collection = open_collection(settings)
+    keys = _article_keys(collection)
+    reuse = previous.data if previous is not None else {}
+    kept = {s: d for s, d in reuse.items() if keys.get(s) == d.key}
+    fresh = _read_articles(collection, [s for s in keys if s not in kept])
+    data = {s: kept.get(s) or fresh[s] for s in keys if s in kept or s in fresh}  # Chroma's order, as before
+    if previous is not None and previous.data:
+        totals = previous.totals.copy()
+        for source, old in reuse.items():
+            if data.get(source) is not old:
+                totals.apply(old, -1)
+        for source in fresh:
+            if source in data:
+                totals.apply(data[source], +1)
+    else:
+        totals = Totals()
+        for d in data.values():
+            totals.apply(d, +1)
+    log.info("view %s: %d articles (%d read, %d reused)", generation[:8], len(data), len(fresh), len(kept))
+    return _assemble(generation, data, totals)
+
+
+def _assemble(generation: str, data: dict[str, ArticleData], totals: Totals) -> Snapshot:
+    ids = [cid for d in data.values() for cid in d.ids]
+    documents = [doc for d in data.values() for doc in d.documents]
+    metadatas = [meta for d in data.values() for meta in d.metadatas]
+    bm25 = None
+    if ids:
+        bm25 = bm25s.BM25()
+        bm25.index([tokens for d in data.values() for tokens in d.tokens], show_progress=False)
+    n = totals.n_sentences
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in totals.sentence_df.items()}
+    topic = frozenset(t for t, c in totals.title_df.items() if len(data) >= 2 and c >= len(data) / 2)
+    articles = {s: d.info for s, d in data.items()}
+    return Snapshot(generation, ids, documents, metadatas, articles, _ChunkSentences(data), bm25, idf,
+                    totals.article_df, topic, data=data, totals=totals)
 
 
 def load_snapshot(settings: Settings) -> Snapshot:
-    generation = current_generation(settings)
-    collection = open_collection(settings)
-    got = collection.get(include=["documents", "metadatas"])
-    ids, documents, metadatas = got["ids"], got["documents"], got["metadatas"]
-    articles, sentences_by_chunk = _rebuild_articles(ids, documents, metadatas)
-    bm25 = None
-    tokens = [content_stems(f"{m['title']} {d}") for d, m in zip(documents, metadatas)]
-    if ids:
-        bm25 = bm25s.BM25()
-        bm25.index(tokens, show_progress=False)
-    sentence_df: Counter = Counter()
-    n_sentences = 0
-    for info in articles.values():
-        for sentence in info.sentences:
-            sentence_df.update(set(content_stems(sentence.text)))
-            n_sentences += 1
-    idf = {t: math.log(1 + (n_sentences - df + 0.5) / (df + 0.5)) for t, df in sentence_df.items()}
-    article_df: Counter = Counter()
-    for info in articles.values():
-        article_df.update(set(content_stems(info.title + " " + info.text)))
-    title_df: Counter = Counter()
-    for info in articles.values():
-        title_df.update(set(content_stems(info.title)))
-    topic = frozenset(t for t, n in title_df.items() if len(articles) >= 2 and n >= len(articles) / 2)
-    return Snapshot(generation, ids, documents, metadatas, articles, sentences_by_chunk, bm25, idf, article_df, topic)
+    """A whole view, read from scratch (in pages)."""
+    return build_snapshot(settings, current_generation(settings))
 
 
 class CorpusIndex:
-    """Thread-safe holder of the current Snapshot; reloads it when an ingest bumped the generation."""
+    """Thread-safe holder of the current view.
+
+    When an ingest bumps the generation, the next question starts building the new view in the background
+    and is answered from the current one; the view is swapped when ready. A writer in this process (the
+    chat's Articles tab) waits for the new view at the end of its ingest, so its next answer sees the change.
+    Only the very first view is built in the request path (there is nothing to answer from before it)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the swap and the builder thread handle only
+        self._build_lock = threading.Lock()  # one build at a time
         self._snapshot: Snapshot | None = None
+        self._builder: threading.Thread | None = None
+        self._pinned: contextvars.ContextVar[Snapshot | None] = contextvars.ContextVar("view", default=None)
+        on_generation_change(settings, weakref.WeakMethod(self.follow))
 
     def snapshot(self) -> Snapshot:
-        generation = current_generation(self.settings)
+        pinned = self._pinned.get()
+        if pinned is not None:
+            return pinned
+        snap = self._snapshot
+        if snap is None:
+            return self.refresh()
+        if snap.generation != current_generation(self.settings):
+            self._refresh_in_background()
+        return snap
+
+    @contextmanager
+    def pinned(self):
+        """Within this block (and the LCEL threads it starts, which copy the context) every `snapshot()`
+        is the same view, so one question never mixes two views when a swap happens mid-answer."""
+        token = self._pinned.set(self.snapshot())
+        try:
+            yield self._pinned.get()
+        finally:
+            self._pinned.reset(token)
+
+    def refresh(self) -> Snapshot:
+        """Build the current generation's view (reusing the unchanged articles) and swap it in."""
+        with self._build_lock:
+            generation = current_generation(self.settings)
+            snap = self._snapshot
+            if snap is not None and snap.generation == generation:
+                return snap
+            new = build_snapshot(self.settings, generation, previous=snap)
+            with self._lock:
+                self._snapshot = new
+            return new
+
+    def follow(self) -> None:
+        """After a write in this process: swap in the new view now (a view not yet loaded waits for a question)."""
+        if self._snapshot is not None:
+            self.refresh()
+
+    def _refresh_in_background(self) -> None:
         with self._lock:
-            if self._snapshot is None or self._snapshot.generation != generation:
-                self._snapshot = load_snapshot(self.settings)
-            return self._snapshot
+            if self._builder is not None and self._builder.is_alive():
+                return
+            self._builder = threading.Thread(target=self._background, name="view-builder", daemon=True)
+            self._builder.start()
+
+    def _background(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # the current view keeps answering; the next question retries
+            log.exception("building the new view failed")
+
+    def wait(self) -> Snapshot:
+        """The view of the current generation, waiting for a build under way (tests, benchmarks)."""
+        return self.refresh()
 
     def invalidate(self) -> None:
         with self._lock:
             self._snapshot = None
 
-    def bm25_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        snap = self.snapshot()
+    def bm25_search(self, query: str, k: int, snap: Snapshot | None = None) -> list[tuple[str, float]]:
+        snap = snap or self.snapshot()
         tokens = content_stems(query)
         if snap.bm25 is None or not tokens:
             return []

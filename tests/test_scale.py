@@ -1,0 +1,175 @@
+"""Scale (issue 11): a collection past SQLite's variable limit loads and answers; a change is picked up
+without blocking questions; the per-question shortcuts give exactly the values they replace."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import unicodedata
+
+import pytest
+
+from ingest import run_ingest
+from sourcechat.store import current_generation, open_collection
+from tests.conftest import WIKI, copy_sources, make_settings
+
+SQLITE_VARIABLE_LIMIT = 32_766
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """The four real articles, plus copies of them (new names, vectors with noise) past 40,000 chunks."""
+    from eval.synth import add_copies
+
+    settings = make_settings(tmp_path_factory.mktemp("big"))
+    copy_sources(settings.sources_dir)
+    assert run_ingest(settings).added == 4
+    per_copy = open_collection(settings).count() / 4
+    add_copies(settings, int(40_200 / per_copy) + 1, swap_share=0.15)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def big_assistant(big):
+    from rag import Assistant
+
+    return Assistant(big)
+
+
+@pytest.mark.slow
+def test_a_40k_chunk_collection_loads_and_answers(big, big_assistant):
+    count = open_collection(big).count()
+    assert count > 40_000 > SQLITE_VARIABLE_LIMIT
+    assistant = big_assistant
+    snap = assistant.corpus.snapshot()
+    assert len(snap.ids) == count and len(snap.articles) > 700
+    result = assistant.ask("Who mastered the song?")
+    assert not result["refused"] and result["citations"]
+    assert "Mancini" in result["text"]
+    assert WIKI in {c["source"] for c in result["citations"]} or any(
+        c["source"].startswith("synth_") for c in result["citations"])
+
+
+@pytest.mark.slow
+def test_ingest_pages_past_the_variable_limit(big):
+    """Re-ingest reads every article's manifest (> 32,766 rows of metadata exist) without error."""
+    report = run_ingest(big, [str(big.sources_dir / WIKI)])
+    assert report.unchanged == 1 and not report.failed
+
+
+def test_a_question_during_an_ingest_is_answered_from_the_previous_view(tmp_path):
+    """A change made elsewhere (another process's ingest bumps the generation) is built in the background;
+    the question asked meanwhile gets the old view at once, and the next view has the new article."""
+    from eval.synth import add_copies
+    from rag import Assistant
+    from rag import index as index_module
+
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    run_ingest(settings)
+    assistant = Assistant(settings)
+    before = assistant.corpus.snapshot()
+    assert assistant.ask("Who mastered the song?")["citations"]
+
+    started, release = threading.Event(), threading.Event()
+    real_build = index_module.build_snapshot
+
+    def slow_build(*args, **kwargs):  # holds the background build until the question has been answered
+        started.set()
+        assert release.wait(120)
+        return real_build(*args, **kwargs)
+
+    index_module.build_snapshot = slow_build
+    try:
+        add_copies(settings, 1, swap_share=0.0, bump=False)  # as another process would write, then bump:
+        (settings.index_dir / "generation").write_text("changed-elsewhere")
+        result = assistant.ask("Who mastered the song?")  # answered while the new view is being built
+        assert started.wait(60) and not result["refused"] and "Mancini" in result["text"]
+        assert assistant.corpus.snapshot() is before
+    finally:
+        release.set()
+        index_module.build_snapshot = real_build
+    after = assistant.corpus.wait()
+    assert after is not before and after.generation == current_generation(settings) == "changed-elsewhere"
+    assert "synth_0000000.txt" in after.articles
+    unchanged = [s for s in before.data if s in after.data]
+    assert unchanged and all(after.data[s] is before.data[s] for s in unchanged)  # reused, not re-read
+
+
+def test_an_ingest_in_this_process_is_visible_to_its_next_question(tmp_path):
+    from rag import Assistant
+
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    run_ingest(settings)
+    assistant = Assistant(settings)
+    before = assistant.corpus.snapshot()
+    (settings.sources_dir / "ferry.txt").write_text(
+        "The Ferry\n\nThe ferry to Skarvik is captained by Ingrid Holm.\n", encoding="utf-8")
+    run_ingest(settings)
+    after = assistant.corpus.snapshot()
+    assert after is not before and "ferry.txt" in after.articles
+    assert all(after.data[s] is before.data[s] for s in before.data)
+    assert "Ingrid Holm" in assistant.ask("Who captains the ferry to Skarvik?")["text"]
+
+
+def test_full_and_incremental_views_agree(big, tmp_path):
+    """The incremental view (previous + changes) holds the same counts as one built from scratch."""
+    from rag.index import build_snapshot, load_snapshot
+
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    run_ingest(settings)
+    previous = load_snapshot(settings)
+    (settings.sources_dir / WIKI).unlink()
+    (settings.sources_dir / "ferry.txt").write_text("The Ferry\n\nIngrid Holm captains the ferry.\n", encoding="utf-8")
+    run_ingest(settings)
+    incremental = build_snapshot(settings, current_generation(settings), previous)
+    full = load_snapshot(settings)
+    assert incremental.ids == full.ids and incremental.idf == full.idf
+    assert incremental.article_df == full.article_df and incremental.topic == full.topic
+    assert incremental.corpus_words == full.corpus_words
+
+
+def _old_fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return text.replace("–", "-").replace("—", "-").lower()
+
+
+def test_fold_by_translate_equals_the_character_loop():
+    from rag.text import fold
+
+    samples = ["Zoë’s café — “naïve” résumé", "İstanbul Ǆ ﬁ ½ Ⅻ", "plain ascii", "a\u0301b\u0327c", "Straße ΣΊΣΥΦΟΣ"]
+    samples.append("".join(chr(c) for c in range(0x20, 0x2500) if not 0xD800 <= c < 0xE000))
+    for text in samples:
+        assert fold(text) == _old_fold(text)
+
+
+@pytest.mark.slow
+def test_spelling_index_equals_difflib(big_assistant):
+    snap = big_assistant.corpus.snapshot()
+    vocabulary = snap.corpus_words
+    assert len(vocabulary) > 5000
+    queries = ["masterd", "mancinni", "grammys", "billbord", "hollywod", "zzzzzzz", "sounwavee", "aaaaaaaaaaaa"]
+    for word in queries:
+        expected = bool(difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.85))
+        assert snap.spelling.has_close(word) == expected, word
+        article_words = snap.article_words(WIKI)
+        expected = bool(difflib.get_close_matches(word, article_words, n=1, cutoff=0.85))
+        assert snap.spelling.has_close(word, within=article_words) == expected, word
+
+
+def test_precomputed_stems_equal_content_stems(tmp_path):
+    from rag.index import load_snapshot
+    from rag.text import content_stems
+
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    run_ingest(settings)
+    snap = load_snapshot(settings)
+    for article in snap.articles.values():
+        for sentence in article.sentences:
+            assert snap.sentence_stems(sentence) == set(content_stems(sentence.text))
+            assert snap.context_stems(sentence) == set(content_stems(snap.neighbours(sentence)))
