@@ -85,7 +85,9 @@ def test_ask_json_shape(indexed):
     result = json.loads(run.stdout)
     assert set(result) == {"question", "answer", "text", "refused", "citations", "retrieved", "latency_ms",
                            "kind", "confidence", "reason"}
-    assert result["answer"] == "Emerson Mancini" and result["refused"] is False
+    # the short answer is shown only above the calibrated confidence: right when shown, else the passages hold it
+    assert result["answer"] in {"Emerson Mancini", ""} and result["refused"] is False
+    assert "Emerson Mancini" in result["text"]
     assert result["kind"] == "factual" and 0.5 <= result["confidence"] <= 1.0
     assert set(result["citations"][0]) == {"n", "source", "title", "quote", "start", "end"}
     assert len(result["retrieved"]) == 4
