@@ -114,5 +114,9 @@ def serving(settings: Settings, workdir: Path, env: dict | None = None):
         yield url, proc
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for clients' open streams; do not wait forever
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()
