@@ -53,8 +53,7 @@ def build(base: Settings, root: Path, copies: int) -> Settings:
 
 def timed(settings: Settings, questions: list[str], rounds: int = 3) -> dict[str, float]:
     """Median seconds per question set, with and without the collapse, alternating rounds."""
-    import rag.chain as chain
-    from rag import Assistant
+    from rag import Assistant, chain
 
     collapse = chain.retrieve_distinct
     assistant = Assistant(settings)

@@ -308,7 +308,7 @@ def test_remove_choices_are_fresh_for_each_browser(served, tmp_path):
 
     from tests.test_ui import BROWSER_ARGS
 
-    url, settings, _, _ = served
+    url, *_ = served
     f = tmp_path / "latecomer.txt"
     f.write_text("Latecomer\n\nThe latecomer arrived after the server started.\n")
     assert "1 added" in client(url).predict(upload(f), "", ADMIN, False, api_name="/ingest")[0]

@@ -24,9 +24,7 @@ from fastapi import FastAPI, HTTPException  # noqa: E402
 from starlette.middleware.trustedhost import TrustedHostMiddleware  # noqa: E402
 from fastapi.responses import HTMLResponse
 
-from ingest import remove_article, run_ingest
-from ingest import SUPPORTED_SUFFIXES
-from ingest import remove_source
+from ingest import SUPPORTED_SUFFIXES, remove_source, run_ingest
 from rag import Assistant
 from sourcechat.audit import audit
 from sourcechat.errors import UserError

@@ -51,7 +51,7 @@ def admin_refusal(admin_password: SecretStr | None, given: str | None) -> str | 
 
 def basic_auth_password(header: bytes | None) -> str | None:
     """The password of an `Authorization: Basic …` header (the user name is ignored), else None."""
-    if not header or not header[:6].lower() == b"basic ":
+    if not header or header[:6].lower() != b"basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
