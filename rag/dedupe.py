@@ -4,7 +4,7 @@ When many articles share a passage (edited copies, syndicated reprints), retriev
 copies of one chunk: the answerer then sees the same sentence many times with near-identical rivals and
 little else, and refuses. Here chunks whose normalised word 3-gram sets overlap by Jaccard ≥ `threshold`
 count as one; the best-ranked copy stays (its `duplicates` metadata says how many it stands for), and
-retrieval is widened until `k` distinct chunks are found or the candidates run out.
+retrieval is widened (4x at a time) until `k` distinct chunks are found or the candidates run out.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 SHINGLE_WORDS = 3
 THRESHOLD = 0.8  # an edited copy (a word or two changed per chunk) scores ≥ 0.9; overlapping chunks < 0.3
-WIDEN = (1, 4, 16)  # retrieve k, then 4k, then 16k candidates when copies crowd out distinct chunks
+WIDEN = 4  # when copies crowd out distinct chunks, retrieve 4x as many candidates and collapse again...
+MAX_CANDIDATES = 4096  # ...up to the whole collection or this many (200 copies of a 23-chunk article: 4,600)
 
 
 class Retriever(Protocol):
@@ -73,13 +74,13 @@ def collapse_near_duplicates(docs: list[Document], k: int, threshold: float = TH
 def retrieve_distinct(retriever: Retriever, query: str, vector: list[float], k: int,
                       threshold: float = THRESHOLD) -> list[Document]:
     """Retrieve `k` chunks that are not near-copies of one another, widening the candidates if needed."""
-    kept: list[Document] = []
-    for factor in WIDEN:
-        wanted = k * factor
-        docs = retriever.retrieve(query, vector, wanted, candidates=wanted if factor > 1 else None)
+    wanted = k
+    while True:
+        docs = retriever.retrieve(query, vector, wanted, candidates=wanted if wanted > k else None)
         kept = collapse_near_duplicates(docs, k, threshold)
-        if len(kept) >= k or len(docs) < wanted:
+        if len(kept) >= k or len(docs) < wanted or wanted >= MAX_CANDIDATES:
             break
+        wanted = min(wanted * WIDEN, MAX_CANDIDATES)
     collapsed = sum(d.metadata["duplicates"] for d in kept)
     if collapsed:
         log.debug("collapsed %d near-duplicate chunks into %d", collapsed, len(kept))
