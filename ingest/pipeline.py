@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,8 @@ import numpy as np
 
 from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
 from ingest.load import Article, file_hash, parse_html, parse_article
+from ingest.versions import VERSIONS_DIR, place, safe_name
+from sourcechat.audit import audit
 from sourcechat.errors import SourceError, UserError
 from sourcechat.settings import Settings
 from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
@@ -40,6 +41,7 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     sources: list[str] = field(default_factory=list)  # articles written by this run
+    events: list[dict[str, str]] = field(default_factory=list)  # audit events: action, target, result
 
     def to_json(self) -> dict:
         return {
@@ -73,7 +75,8 @@ def is_url(text: str) -> bool:
 
 
 def source_files(directory: Path) -> list[Path]:
-    """The articles in a folder: visible regular files, in name order."""
+    """The articles in a folder: visible regular files, in name order (so `.versions/` and dot-files are
+    never articles, and a full ingest never prunes what they hold)."""
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -320,7 +323,17 @@ def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
     return _Pending(path, data, article, chunks, "updated" if previous else "added", origin)
 
 
-def _resolve_targets(targets: Iterable[str], settings: Settings, report: IngestReport) -> list[tuple[Path, str]]:
+def _place(data: bytes, name: str, settings: Settings, report: IngestReport, replace: bool) -> Path:
+    """Copy one parsed file into the sources folder under a safe name; a replaced one is kept first."""
+    placed = place(data, safe_name(name), settings.sources_dir, replace)
+    if placed.version is not None:
+        report.events.append({"action": "replace", "target": placed.path.name,
+                              "result": f"replaced; the old file is kept as {VERSIONS_DIR}/{placed.version.name}"})
+    return placed.path
+
+
+def _resolve_targets(targets: Iterable[str], settings: Settings, report: IngestReport,
+                     replace: bool = False) -> list[tuple[Path, str]]:
     """Paths and URLs → files inside the sources folder (copied or saved there once they parse)."""
     sources_dir = settings.sources_dir
     resolved: list[tuple[Path, str]] = []
@@ -329,23 +342,20 @@ def _resolve_targets(targets: Iterable[str], settings: Settings, report: IngestR
             if is_url(target):
                 name, data = fetch_url(target, settings)
                 parse_article(name, data)
-                sources_dir.mkdir(parents=True, exist_ok=True)
-                (sources_dir / name).write_bytes(data)
-                resolved.append((sources_dir / name, target))
+                resolved.append((_place(data, name, settings, report, replace), target))
                 continue
             path = Path(target)
             if path.is_file() and path.stat().st_size > settings.max_file_mb * 1_000_000:
                 raise SourceError(f"larger than {settings.max_file_mb} MB (SOURCECHAT_MAX_FILE_MB)")
             if path.is_dir():
-                resolved.extend(_resolve_targets([str(p) for p in source_files(path)], settings, report))
+                resolved.extend(_resolve_targets([str(p) for p in source_files(path)], settings, report, replace))
                 continue
             if not path.is_file():
                 raise SourceError("no such file or folder")
             if path.resolve().parent != sources_dir.resolve():
-                parse_article(path.name, path.read_bytes())  # refuse garbage before it enters sources/
-                sources_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, sources_dir / path.name)
-                path = sources_dir / path.name
+                data = path.read_bytes()
+                parse_article(path.name, data)  # refuse garbage before it enters sources/
+                path = _place(data, path.name, settings, report, replace)
             resolved.append((path, ""))
         except SourceError as exc:
             report.failed.append({"source": Path(target).name if not is_url(target) else target, "error": str(exc)})
@@ -354,14 +364,18 @@ def _resolve_targets(targets: Iterable[str], settings: Settings, report: IngestR
     return resolved
 
 
-def run_ingest(settings: Settings, targets: list[str] | None = None, progress: Progress | None = None) -> IngestReport:
-    """Ingest files, folders or URLs (default: the whole sources folder, pruning removed articles)."""
+def run_ingest(settings: Settings, targets: list[str] | None = None, progress: Progress | None = None, *,
+               replace: bool = False, client: str = "cli") -> IngestReport:
+    """Ingest files, folders or URLs (default: the whole sources folder, pruning removed articles).
+    `replace`: a file whose name is taken by an article with other content replaces it (the old one is kept
+    in `.versions/`) instead of being refused. `client`: who asked, for the audit log."""
     started = time.perf_counter()
     report = IngestReport()
     full = not targets
     if full and not settings.sources_dir.is_dir():
         raise UserError(f"sources folder {settings.sources_dir} does not exist")
-    files = [(p, "") for p in source_files(settings.sources_dir)] if full else _resolve_targets(targets, settings, report)
+    files = ([(p, "") for p in source_files(settings.sources_dir)] if full
+             else _resolve_targets(targets, settings, report, replace))
 
     collection = open_collection(settings, create=True)
     known = indexed_articles(collection)
@@ -374,11 +388,27 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
         for source in sorted(set(known) - present):
             remove_article(settings, source, collection=collection, bump=False)
             report.removed += 1
+            report.events.append({"action": "remove", "target": source, "result": "pruned: its file left sources/"})
             changed = True
     if changed:
         bump_generation(settings)
     report.seconds = time.perf_counter() - started
+    audit_report(settings, report, pending, targets, client)
     return report
+
+
+def audit_report(settings: Settings, report: IngestReport, pending: list[_Pending], targets: list[str] | None,
+                 client: str) -> None:
+    """One audit line per article written, replaced, pruned or failed, and one for the run."""
+    written = set(report.sources)
+    events = list(report.events)
+    events += [{"action": "ingest", "target": p.article.source, "result": p.status}
+               for p in pending if p.article.source in written]
+    events += [{"action": "ingest", "target": f["source"], "result": f"failed: {f['error']}"} for f in report.failed]
+    for event in events:
+        audit(settings, event["action"], event["target"], event["result"], client)
+    audit(settings, "ingest", ", ".join(targets) if targets else f"{settings.sources_dir}/",
+          report.summary().splitlines()[0], client)
 
 
 def remove_article(settings: Settings, source: str, collection=None, bump: bool = True) -> int:

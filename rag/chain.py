@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 
 from rag.answerers import extractive_decision, llm_answerer, make_answerer
 from rag.condense import condense_question
+from rag.dedupe import retrieve_distinct
 from rag.evidence import VectorCache, select_evidence
 from rag.index import CorpusIndex
 from rag.question import analyse
@@ -44,8 +45,8 @@ class Assistant:
         def search_text(x: dict) -> str:
             return f"{x['query']} {x['info'].expansion}".strip()
 
-        def retrieve(x: dict) -> list:
-            return self.retriever.retrieve(x["search"], x["vector"], x["k"])
+        def retrieve(x: dict) -> list:  # near-copies of a passage (edited reprints) count once
+            return retrieve_distinct(self.retriever, x["search"], x["vector"], x["k"])
 
         def evidence(x: dict) -> list:
             return select_evidence(x["info"], x["docs"], x["vector"], self.corpus.snapshot(), self.cache)

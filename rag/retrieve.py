@@ -41,11 +41,12 @@ class HybridRetriever(BaseRetriever):
     def embed(self, query: str) -> list[float]:
         return embeddings(self.settings).embed_query(query)
 
-    def retrieve(self, query: str, vector: list[float], k: int) -> list[Document]:
+    def retrieve(self, query: str, vector: list[float], k: int, candidates: int | None = None) -> list[Document]:
+        """The `k` best chunks by fused rank; `candidates` (default: the setting) per retriever."""
         snap = self.corpus.snapshot()
         if not snap.ids:
             return []
-        n = min(self.settings.candidates_k, len(snap.ids))
+        n = min(max(self.settings.candidates_k, candidates or 0), len(snap.ids))
         if self.store is None:
             self.store = dense_store(self.settings)
         dense = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=n)

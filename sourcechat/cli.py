@@ -38,6 +38,16 @@ def load_settings():
         fail(f"unreadable settings: {exc}".splitlines()[0])
 
 
+def cli_client() -> str:
+    """Who runs this command, for the audit log."""
+    import getpass
+
+    try:
+        return f"cli {getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def guarded(action: Callable[[], int | None]) -> None:
     try:
         code = action()
@@ -52,6 +62,8 @@ def guarded(action: Callable[[], int | None]) -> None:
 def ingest(
     targets: list[str] = typer.Argument(None, help="Files, folders or URLs (default: the sources folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary object."),
+    replace: bool = typer.Option(False, "--replace", help="A file named like an article with other content "
+                                                          "replaces it (the old one is kept in sources/.versions/)."),
 ) -> None:
     """Add or refresh articles in the index. Unchanged articles cost nothing."""
     settings = load_settings()
@@ -62,7 +74,7 @@ def ingest(
 
         with writer_lock(settings, "ingest"):
             if as_json:
-                report = run_ingest(settings, targets or None)
+                report = run_ingest(settings, targets or None, replace=replace, client=cli_client())
             else:
                 from tqdm import tqdm
 
@@ -74,13 +86,61 @@ def ingest(
                     bar.set_postfix_str(label, refresh=True)
 
                 try:
-                    report = run_ingest(settings, targets or None, progress)
+                    report = run_ingest(settings, targets or None, progress, replace=replace, client=cli_client())
                 finally:
                     bar.close()
         if as_json:
             typer.echo(json.dumps(report.to_json()))
         else:
             typer.echo(report.summary())
+        return 1 if report.failed else 0
+
+    guarded(run)
+
+
+@app.command()
+def remove(
+    name: str = typer.Argument(..., help="The article's file name in the sources folder."),
+) -> None:
+    """Remove an article from the index; its file is kept in sources/.versions/ (see `restore`)."""
+    settings = load_settings()
+
+    def run() -> int:
+        from ingest import remove_source
+        from sourcechat.store import writer_lock
+
+        with writer_lock(settings, "remove"):
+            typer.echo(remove_source(settings, name, cli_client()))
+        return 0
+
+    guarded(run)
+
+
+@app.command()
+def restore(
+    name: str = typer.Argument(None, help="The article's file name (without it: list the kept versions)."),
+    version: Optional[str] = typer.Option(None, "--version", help="The timestamp of the version (default: newest)."),
+) -> None:
+    """Bring back a replaced or removed article from sources/.versions/ and ingest it. The current file,
+    if any, is kept as a version first."""
+    settings = load_settings()
+
+    def run() -> int:
+        from ingest import run_ingest
+        from ingest import list_versions, restore_version
+        from sourcechat.audit import audit
+        from sourcechat.store import writer_lock
+
+        if not name:
+            kept = list_versions(settings.sources_dir)
+            typer.echo("\n".join(p.name for p in kept) or "no kept versions")
+            return 0
+        with writer_lock(settings, "restore"):
+            restored, previous = restore_version(settings.sources_dir, name, version)
+            note = f"; the current file is kept as {previous.name}" if previous else ""
+            audit(settings, "restore", restored.name, f"restored{note}", cli_client())
+            report = run_ingest(settings, [str(restored)], client=cli_client())
+        typer.echo(f"restored {restored.name}{note}\n{report.summary()}")
         return 1 if report.failed else 0
 
     guarded(run)

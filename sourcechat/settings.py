@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     max_file_mb: int = Field(20, ge=1)  # per article file or fetched page
     max_chunks: int = Field(5000, ge=1)  # per article
     fetch_timeout: float = 20.0
+    # Roles: article changes (upload, URL, re-ingest, remove) in the web app need admin_password; unset, the
+    # Articles tab is read-only and changes go through the CLI. ask_password, when set, guards the whole site.
+    admin_password: SecretStr | None = None
+    ask_password: SecretStr | None = None
 
     @property
     def chroma_dir(self) -> Path:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -99,10 +100,12 @@ def serving(settings: Settings, workdir: Path, env: dict | None = None):
                             env=full_env, cwd=workdir, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + 300  # a loaded 2-core machine starts it slowly
         while True:
             try:
                 urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:  # it answers (a password-protected server says 401)
                 break
             except OSError:
                 assert proc.poll() is None, (workdir / "serve.log").read_text()
@@ -111,5 +114,9 @@ def serving(settings: Settings, workdir: Path, env: dict | None = None):
         yield url, proc
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for clients' open streams; do not wait forever
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()

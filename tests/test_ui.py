@@ -13,6 +13,7 @@ from tests.conftest import ROOT, WIKI, cli, copy_sources, make_settings, serving
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ADMIN = "ui-admin"  # article changes in the web app need the admin password
 NEW_ARTICLE = ("The Lighthouse of Varnholm\n\nThe lighthouse of Varnholm was painted teal in 1887 by the keeper "
                "Ottilie Brask. Its lamp can be seen from 31 kilometres away on a clear night.\n")
 
@@ -23,7 +24,7 @@ def server(tmp_path_factory):
     settings = make_settings(tmp)
     copy_sources(settings.sources_dir)
     assert cli(["ingest", "--json"], settings).returncode == 0
-    with serving(settings, tmp) as (url, proc):
+    with serving(settings, tmp, {"SOURCECHAT_ADMIN_PASSWORD": ADMIN}) as (url, proc):
         yield url, settings, proc
 
 
@@ -91,6 +92,7 @@ def test_browser_chat_citation_viewer_and_upload(server, browser, tmp_path):
     article = tmp_path / "varnholm.txt"
     article.write_text(NEW_ARTICLE, encoding="utf-8")
     page.get_by_role("tab", name="Articles").click()
+    page.locator("#admin-password input").fill(ADMIN)
     page.locator("#upload input[type='file']").set_input_files(str(article))
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Ingest", exact=True).click()
@@ -117,6 +119,7 @@ def test_bad_input_in_the_page(server, browser, tmp_path):
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.4 not a pdf at all")
     page.get_by_role("tab", name="Articles").click()
+    page.locator("#admin-password input").fill(ADMIN)
     page.locator("#upload input[type='file']").set_input_files(str(bad))
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Ingest", exact=True).click()
@@ -170,15 +173,16 @@ def test_articles_tab_remove_and_reingest(tmp_path):
     from ingest import run_ingest
     from ui.app import ChatService
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, admin_password=ADMIN)
     copy_sources(settings.sources_dir)
     run_ingest(settings)
     service = ChatService(settings)
     assert {r[1] for r in service.article_rows()} == {p.name for p in settings.sources_dir.iterdir()}
-    message, rows, _ = service.remove(WIKI)
+    assert "Wrong admin password" in service.remove(WIKI, "guess")[0]
+    message, rows, _ = service.remove(WIKI, ADMIN)
     assert "Removed" in message and WIKI not in {r[1] for r in rows}
     assert not (settings.sources_dir / WIKI).exists()
     reply = "".join(service.chat("Who mastered the song?", []))
     assert "Emerson Mancini" not in reply  # gone from the chat at once, no restart
-    status, rows = service.reingest_all(progress=lambda *a, **k: None)
+    status, rows = service.reingest_all(ADMIN, progress=lambda *a, **k: None)
     assert "0 added" in status and len(rows) == 3

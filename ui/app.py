@@ -24,11 +24,12 @@ from fastapi import FastAPI, HTTPException  # noqa: E402
 from starlette.middleware.trustedhost import TrustedHostMiddleware  # noqa: E402
 from fastapi.responses import HTMLResponse
 
-from ingest import remove_article, run_ingest
-from ingest import SUPPORTED_SUFFIXES
+from ingest import SUPPORTED_SUFFIXES, remove_source, run_ingest
 from rag import Assistant
+from sourcechat.audit import audit
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
+from ui.auth import READ_ONLY, AskPasswordMiddleware, admin_refusal, secret_value
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,29 @@ def render_reply(result: dict) -> list[str]:
     return pieces
 
 
+def client_of(request: gr.Request | None) -> str:
+    """The browser's address as the server saw it, for the audit log."""
+    client = getattr(request, "client", None)
+    return f"web {getattr(client, 'host', None) or '?'}"
+
+
+def upload_path(f) -> str:
+    """The server path of one uploaded file, whatever shape Gradio handed it in."""
+    return str((f if isinstance(f, str) else (f.get("path") if isinstance(f, dict) else getattr(f, "name", ""))) or "")
+
+
+def discard_uploads(paths: list[Path], upload_dir: Path) -> None:
+    """Delete Gradio's copies of uploads we consumed (and their per-upload folder once empty): the sources
+    folder has its own copy, and the temp folder must not fill up."""
+    for path in paths:
+        if not path.is_relative_to(upload_dir):
+            continue
+        path.unlink(missing_ok=True)
+        folder = path.parent
+        if folder != upload_dir and folder.is_relative_to(upload_dir) and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def stream_pieces(pieces: list[str]) -> Iterator[str]:
     """Cumulative text, a few words at a time, so the reply appears as it is written."""
     shown = ""
@@ -134,56 +158,99 @@ class ChatService:
         articles = self.assistant.corpus.snapshot().articles.values()
         return [[a.title, a.source, a.n_chunks, a.ingested_at] for a in sorted(articles, key=lambda a: a.source)]
 
-    def ingest(self, targets: list[str] | None, progress: gr.Progress) -> str:
+    def refused(self, action: str, target: str, password: str | None, client: str) -> str | None:
+        """The message when this client may not change the collection (audited), else None."""
+        refusal = admin_refusal(self.settings.admin_password, password)
+        if refusal:
+            audit(self.settings, action, target, f"refused: {refusal}", client)
+        return refusal
+
+    def ingest(self, targets: list[str] | None, progress: gr.Progress, replace: bool = False,
+               client: str = "web") -> str:
         with self._ingest_lock:
             def report_progress(done: int, total: int, label: str) -> None:
                 progress((done, total) if total else None, desc=f"embedding {label}")
 
             try:
-                report = run_ingest(self.settings, targets, report_progress)
+                report = run_ingest(self.settings, targets, report_progress, replace=replace, client=client)
             except UserError as exc:
-                return f"⚠️ {exc}"
+                audit(self.settings, "ingest", ", ".join(targets or []) or "sources/", f"failed: {exc}", client)
+                return f"⚠️ {md_escape(str(exc))}"
         lines = [f"Ingested: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
                  f"{report.removed} removed; {report.chunks} chunks in {report.seconds:.1f}s."]
         lines += [f"⚠️ **{md_escape(f['source'])}** was not ingested: {md_escape(f['error'])}" for f in report.failed]
         return "\n\n".join(lines)
 
-    def ingest_uploads(self, files: list | None, url: str, progress=gr.Progress()) -> tuple[str, list]:
-        targets, refused, notes = [], [], []
+    def ingest_uploads(self, files: list | None, url: str, password: str | None = None, replace: bool = False,
+                       request: gr.Request = None, progress=gr.Progress()) -> tuple[str, list]:
+        """Upload and URL ingest. Needs the admin password; only files Gradio received are read, and its
+        temp copies are deleted afterwards whatever happened."""
+        client = client_of(request)
         upload_dir = Path(gr_utils.get_upload_folder()).resolve()
+        received = [p for p in (Path(upload_path(f)).resolve() for f in files or [])
+                    if p.is_relative_to(upload_dir) and p.is_file()]
+        try:
+            names = ", ".join(Path(upload_path(f)).name for f in files or []) + (f" {url}" if url else "")
+            refusal = self.refused("ingest", names.strip() or "(nothing)", password, client)
+            if refusal:
+                return f"⚠️ {refusal}", self.article_rows()
+            return self._ingest_checked(files, url, bool(replace), upload_dir, client, progress), self.article_rows()
+        finally:
+            discard_uploads(received, upload_dir)
+
+    def _ingest_checked(self, files: list | None, url: str, replace: bool, upload_dir: Path, client: str,
+                        progress) -> str:
+        targets, refused, notes = [], [], []
         for f in files or []:
-            raw = f if isinstance(f, str) else (f.get("path") if isinstance(f, dict) else getattr(f, "name", ""))
-            path = Path(str(raw or "")).resolve()
+            raw = upload_path(f)
+            path = Path(raw).resolve()
             if not path.is_relative_to(upload_dir) or not path.is_file():
                 # only files Gradio received: `mount_gradio_app` skips Gradio's own check of uploaded paths
-                log.warning("refused upload path outside the upload folder: %r", str(raw))
+                audit(self.settings, "ingest", raw, "refused: not an uploaded file", client)
                 notes.append(f"⚠️ **{md_escape(path.name)}**: not an uploaded file")
                 continue
             (targets if path.suffix.lower() in SUPPORTED_SUFFIXES else refused).append(str(path))
         url = (url or "").strip()
         if url:
             if not re.match(r"^https?://", url, re.I):
+                audit(self.settings, "ingest", url[:200], "refused: not an http(s) URL", client)
                 notes.append("⚠️ Only http:// or https:// URLs can be added here.")
             else:
                 targets.append(url)
         notes += [f"⚠️ **{md_escape(Path(p).name)}**: unsupported file type (use txt, md, html or pdf)" for p in refused]
         if not targets:
-            return "\n\n".join(notes) or "Choose files or paste a URL first.", self.article_rows()
-        return "\n\n".join([self.ingest(targets, progress), *notes]), self.article_rows()
+            return "\n\n".join(notes) or "Choose files or paste a URL first."
+        return "\n\n".join([self.ingest(targets, progress, replace, client), *notes])
 
-    def reingest_all(self, progress=gr.Progress()) -> tuple[str, list]:
-        return self.ingest(None, progress), self.article_rows()
+    def reingest_all(self, password: str | None = None, request: gr.Request = None,
+                     progress=gr.Progress()) -> tuple[str, list]:
+        client = client_of(request)
+        refusal = self.refused("ingest", f"{self.settings.sources_dir}/", password, client)
+        if refusal:
+            return f"⚠️ {refusal}", self.article_rows()
+        return self.ingest(None, progress, client=client), self.article_rows()
 
-    def remove(self, source: str | None) -> tuple[str, list, dict]:
+    def remove(self, source: str | None, password: str | None = None,
+               request: gr.Request = None) -> tuple[str, list, dict]:
+        """Drop an article from the index; its file is kept in `.versions/` (`sourcechat restore` brings it back)."""
+        client = client_of(request)
         if not source:
             return "Pick an article to remove.", self.article_rows(), gr.update()
+        refusal = self.refused("remove", str(source), password, client)
+        if refusal:
+            return f"⚠️ {refusal}", self.article_rows(), gr.update()
         with self._ingest_lock:
-            deleted = remove_article(self.settings, source)
-            path = self.settings.sources_dir / source
-            if path.is_file():
-                path.unlink()
+            try:
+                message = md_escape(remove_source(self.settings, str(source), client))
+            except UserError as exc:
+                message = f"⚠️ {md_escape(str(exc))}"
         rows = self.article_rows()
-        return f"Removed {source} ({deleted} chunks).", rows, gr.update(choices=[r[1] for r in rows], value=None)
+        return message, rows, gr.update(choices=[r[1] for r in rows], value=None)
+
+    def refresh_articles(self) -> tuple[list, dict]:
+        """What a browser sees when the page loads: the table and Remove choices as they are now."""
+        rows = self.article_rows()
+        return rows, gr.update(choices=[r[1] for r in rows], value=None)
 
     # --- source viewer ------------------------------------------------------------------------------
     def source_page(self, source: str, start: int, end: int) -> str:
@@ -214,29 +281,41 @@ def build_blocks(service: ChatService) -> gr.Blocks:
             gr.ChatInterface(service.chat, chatbot=chatbot, examples=EXAMPLES, api_name="chat",
                              concurrency_limit=4, fill_height=False)
         with gr.Tab("Articles"):
-            status = gr.Markdown()
+            editable = secret_value(service.settings.admin_password) is not None
+            status = gr.Markdown("" if editable else f"🔒 {READ_ONLY}", elem_id="articles-status")
             table = gr.Dataframe(headers=["title", "file", "chunks", "ingested at"], value=service.article_rows,
                                  interactive=False, label="Ingested articles")
-            with gr.Row():
-                files = gr.File(file_count="multiple", file_types=sorted(s for s in SUPPORTED_SUFFIXES if s),
-                                label="Upload articles (txt, md, html, pdf)", elem_id="upload")
-                url = gr.Textbox(label="…or an article URL", placeholder="https://…")
-            with gr.Row():
-                add = gr.Button("Ingest", variant="primary")
-                again = gr.Button("Re-ingest all")
-            with gr.Row():
-                choice = gr.Dropdown(choices=[r[1] for r in service.article_rows()], label="Article to remove")
-                drop = gr.Button("Remove", variant="stop")
-            add.click(service.ingest_uploads, [files, url], [status, table], api_name="ingest")
-            again.click(service.reingest_all, None, [status, table], api_name="reingest")
-            drop.click(service.remove, [choice], [status, table, choice], api_name="remove")
-            table.change(lambda rows: gr.update(choices=[r[1] for r in service.article_rows()]), table, choice)
+            # Without an admin password the change controls are not shown, and the API refuses them too.
+            with gr.Column(visible=editable):
+                password = gr.Textbox(type="password", label="Admin password", elem_id="admin-password")
+                with gr.Row():
+                    files = gr.File(file_count="multiple", file_types=sorted(s for s in SUPPORTED_SUFFIXES if s),
+                                    label="Upload articles (txt, md, html, pdf)", elem_id="upload")
+                    url = gr.Textbox(label="…or an article URL", placeholder="https://…")
+                replace = gr.Checkbox(label="Replace an article of the same name (the old version is kept)")
+                with gr.Row():
+                    add = gr.Button("Ingest", variant="primary")
+                    again = gr.Button("Re-ingest all")
+                with gr.Row():
+                    # choices refresh on every page load (demo.load); any value reaches `remove`, which checks it
+                    choice = gr.Dropdown(choices=[r[1] for r in service.article_rows()], label="Article to remove",
+                                         allow_custom_value=True)
+                    drop = gr.Button("Remove", variant="stop")
+            add.click(service.ingest_uploads, [files, url, password, replace], [status, table], api_name="ingest")
+            again.click(service.reingest_all, [password], [status, table], api_name="reingest")
+            drop.click(service.remove, [choice, password], [status, table, choice], api_name="remove")
+            table.change(lambda rows: gr.update(choices=[r[1] for r in service.article_rows()]), table, choice,
+                         api_visibility="private")
+        demo.load(service.refresh_articles, None, [table, choice], api_visibility="private")
     return demo
 
 
 def build_app(settings: Settings, host: str | None = None) -> tuple[FastAPI, ChatService]:
     service = ChatService(settings)
     app = FastAPI(title="sourcechat")
+    ask_password = secret_value(settings.ask_password)
+    if ask_password:  # the whole site, /source/ and Gradio's API included (added first: runs after the host check)
+        app.add_middleware(AskPasswordMiddleware, password=ask_password)
     trusted = list(settings.trusted_hosts) + ([host] if host and host not in {"0.0.0.0", "::"} else [])
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted)  # a foreign Host header: DNS rebinding
 

@@ -1,0 +1,73 @@
+"""Near-duplicate articles: many lightly edited copies of one article must not crowd out the answer.
+
+Issue 8: 200 edited copies of the song article made "Who mastered the song?" refuse. Here the four
+articles plus 60 copies (one word changed in each, a different word per copy) are ingested for real, and
+the answers are compared with those on the clean collection.
+"""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.documents import Document
+
+from eval.bench_dedupe import edited_copies
+from rag.dedupe import collapse_near_duplicates, jaccard, shingles
+from rag.text import words
+from tests.conftest import SOURCES, WIKI, copy_sources, make_settings
+
+COPIES = 60
+SHORT = ["Who mastered the song?", "How long is the song?"]  # the clean collection answers these
+PASSAGES = ["Who mixed the song?", "What musical key is the song set in?",
+            "At what position did the song debut on the Billboard Hot 100?", "Where was the song recorded?"]
+
+
+def overlap(a: str, b: str) -> float:
+    x, y = set(words(a)), set(words(b))
+    return len(x & y) / max(1, len(x | y))
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    from ingest import run_ingest
+    from rag import Assistant
+
+    settings = make_settings(tmp_path_factory.mktemp("crowded"))
+    copy_sources(settings.sources_dir)
+    for i, text in enumerate(edited_copies((SOURCES / WIKI).read_text(encoding="utf-8"), COPIES)):
+        (settings.sources_dir / f"copy_{i:03d}.txt").write_text(text, encoding="utf-8")
+    report = run_ingest(settings)
+    assert report.added == 4 + COPIES and not report.failed
+    return Assistant(settings)
+
+
+def test_collapse_keeps_the_best_ranked_copy_and_distinct_chunks():
+    base = "Emerson Mancini mastered it at Larrabee Studios in North Hollywood, the liner notes say."
+    docs = [Document(id=str(i), page_content=t, metadata={"rank": i + 1}) for i, t in enumerate(
+        [base, base.replace("notes", "sleeve"), "The song debuted at number 16 on the Billboard Hot 100.",
+         base.replace("liner", "album"), "It is set in the key of B-flat minor."])]
+    kept = collapse_near_duplicates(docs, k=3, threshold=0.5)
+    assert [d.id for d in kept] == ["0", "2", "4"] and [d.metadata["rank"] for d in kept] == [1, 2, 3]
+    assert kept[0].metadata["duplicates"] == 2 and kept[1].metadata["duplicates"] == 0
+    assert jaccard(shingles(base), shingles(base.upper())) == 1.0  # case and punctuation do not count
+
+
+def test_edited_copies_do_not_crowd_out_the_answer(crowded, assistant):
+    for question in SHORT:
+        clean, dup = assistant.ask(question), crowded.ask(question)
+        assert clean["answer"] and dup["answer"] == clean["answer"], (question, dup)
+    for question in PASSAGES:
+        clean, dup = assistant.ask(question), crowded.ask(question)
+        first = clean["citations"][0]["quote"]
+        assert not dup["refused"] and max(overlap(first, c["quote"]) for c in dup["citations"]) >= 0.8, (question, dup)
+
+
+def test_retrieval_fills_top_k_with_distinct_chunks(crowded):
+    from rag.dedupe import THRESHOLD, retrieve_distinct
+
+    k = crowded.settings.top_k
+    query = "Who mastered the song?"
+    docs = retrieve_distinct(crowded.retriever, query, crowded.retriever.embed(query), k)
+    assert len(docs) == k
+    grams = [shingles(d.page_content) for d in docs]
+    assert all(jaccard(a, b) < THRESHOLD for i, a in enumerate(grams) for b in grams[i + 1:])
+    assert sum(d.metadata["duplicates"] for d in docs) >= COPIES // 2  # the copies were there, and collapsed
