@@ -20,12 +20,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
-from ingest.load import Article, file_hash, parse_html, parse_article
+from ingest.load import Article, file_hash, parse_article, parse_html
 from ingest.versions import VERSIONS_DIR, place, safe_name
 from sourcechat.audit import audit
 from sourcechat.errors import SourceError, UserError
-from sourcechat.settings import Settings
 from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
+from sourcechat.settings import Settings
 from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
 
 Progress = Callable[[int, int, str], None]

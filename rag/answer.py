@@ -205,10 +205,14 @@ _MONTH_WORDS = (r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed
 def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str],
                    relation: float) -> dict[str, float] | None:
     """The feature values of one span, or None when it cannot answer (wrong kind, or it repeats the question)."""
-    accepts = [KINDS[k].accepts.get(span.kind, 0.0) * (1.0 if n == 0 else 0.85) for n, k in enumerate(info.expects)]
+    # a later expected kind counts a little less ("who": a person, else an organisation), except between name
+    # kinds: the tagger's label of a name is a guess ("Emerson Mancini" an organisation, "Baby Boy" a person)
+    name_span = span.kind in _NAME_KINDS
+    accepts = [KINDS[k].accepts.get(span.kind, 0.0) * (1.0 if n == 0 or (name_span and k in _NAME_KINDS) else 0.85)
+               for n, k in enumerate(info.expects)]
     kind = max(accepts) if accepts else 0.0
-    if span.kind in _NAME_KINDS:  # the tagger's label of a name is a guess ("Baby Boy" a person): any name may
-        kind = max([kind] + [KINDS[k].accepts.get(NAME, 0.0) * (1.0 if n == 0 else 0.85)  # answer, as a name
+    if name_span:  # and any name may answer a name question, as a name
+        kind = max([kind] + [KINDS[k].accepts.get(NAME, 0.0) * (1.0 if n == 0 else 0.85)
                              for n, k in enumerate(info.expects)])
     stems = [s for s in content_stems(span.text, keep_question_words=True) if len(s) > 1]
     if info.focus and stem(info.focus) in stems and span.kind in {NAME, "ORG", "PLACE", "WORK", "PERSON"}:

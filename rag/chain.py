@@ -10,9 +10,8 @@ import time
 import unicodedata
 from typing import Any, Iterable
 
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
-
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from rag.answerers import extractive_decision, llm_answerer, make_answerer
 from rag.condense import condense_question

@@ -121,7 +121,9 @@ def _named_noun(folded: str, names: set[str]) -> str | None:
     if not m:
         return None
     rest = [w for w in m.group(1).split() if w.capitalize() not in names and w not in names]
-    return next((t.text for t in parse(" ".join(rest)) if t.pos_ == "NOUN" and t.text not in STOPWORDS), None)
+    doc = parse(" ".join(rest))
+    return next((t.text for t in doc if t.pos_ == "NOUN" and t.text not in STOPWORDS
+                 and not (t.i + 1 < len(doc) and doc[t.i + 1].tag_ == "POS")), None)  # not the possessor
 
 
 def focus_noun(question: str) -> str | None:
@@ -152,11 +154,9 @@ def kinds_for_focus(focus: str, similarity: Similarity | None) -> tuple[tuple[st
     return None
 
 
-def analyse(question: str, context: str = "", similarity: Similarity | None = None) -> QuestionInfo:
-    """`context`: words a follow-up borrows from the conversation; they guide scoring, never block it.
-    `similarity`: word-embedding similarity, for focus nouns no kind lists."""
-    form = question_form(question)
-    expects, reason = (ANY,), "no wh-phrase or focus noun names a kind"
+def expected_kinds(question: str, similarity: Similarity | None = None) -> tuple[tuple[str, ...], str, str | None]:
+    """(kinds, why, focus noun): the wh-phrase's kinds first, narrowed by a focus noun that names one of them;
+    else the focus noun's kinds; else ANY."""
     nouns = focus_nouns(question)
     focus = nouns[-1] if nouns else None
     cue = wh_kinds(question)
@@ -166,16 +166,31 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
         if by_focus:
             focus = noun
             break
-    if cue and cue[0] != (ANY,):
-        expects, reason = cue
-        if by_focus and cue[0][0] in {"PERSON", "PLACE"} and by_focus[0][0] in cue[0]:
-            # "who ... which company": the cue's kinds, the noun's first
-            expects = (by_focus[0][0],) + tuple(k for k in cue[0] if k != by_focus[0][0])
-            reason = by_focus[1]
-    elif cue:
-        expects, reason = cue
-    elif by_focus:
-        expects, reason = by_focus
+    if cue and cue[0] != (ANY,) and by_focus and cue[0][0] in {"PERSON", "PLACE"} and by_focus[0][0] in cue[0]:
+        # "who ... which company": the cue's kinds, the noun's first
+        return (by_focus[0][0],) + tuple(k for k in cue[0] if k != by_focus[0][0]), by_focus[1], focus
+    if cue:
+        return cue[0], cue[1], focus
+    if by_focus:
+        return by_focus[0], by_focus[1], focus
+    return (ANY,), "no wh-phrase or focus noun names a kind", focus
+
+
+def _term(token, part: str, s: str, focus_stem: str | None, doc) -> Term | None:
+    """What one question word is: the answer's kind, the source's name, a type word, or a term to find."""
+    if focus_stem and s == focus_stem and token.pos_ != "PROPN":
+        return Term(part, s, "KIND", False)  # "which *studio*": names the answer's kind
+    if part in _META_WORDS:
+        return None
+    if token.pos_ == "PROPN" and any(fold(t.text) in _META_WORDS for t in doc[token.i + 1:token.i + 3]):
+        return Term(part, s, "SOURCE", False)  # "the *Wayfarer Atlas* guide": names the publication
+    if part in _TYPE_WORDS:
+        return Term(part, s, "TYPE", False)
+    return Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"})
+
+
+def question_terms(question: str, focus: str | None, context: str = "") -> list[Term]:
+    """The question's words as terms (stemmed, once each), its phrasal expansions, and borrowed context words."""
     doc = parse(question)
     terms: list[Term] = []
     seen: set[str] = set()
@@ -188,19 +203,11 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
             if (len(part) < 3 and token.pos_ != "PROPN" and not part.isdigit()) or part in STOPWORDS:
                 continue
             s = stem(part)
-            if s in seen:
-                continue
-            seen.add(s)
-            if focus_stem and s == focus_stem and token.pos_ != "PROPN":
-                terms.append(Term(part, s, "KIND", False))  # "which *studio*": names the answer's kind
-            elif part in _META_WORDS:
-                continue
-            elif token.pos_ == "PROPN" and any(fold(t.text) in _META_WORDS for t in doc[token.i + 1:token.i + 3]):
-                terms.append(Term(part, s, "SOURCE", False))  # "the *Wayfarer Atlas* guide": names the publication
-            elif part in _TYPE_WORDS:
-                terms.append(Term(part, s, "TYPE", False))
-            else:
-                terms.append(Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"}))
+            if s not in seen:
+                seen.add(s)
+                term = _term(token, part, s, focus_stem, doc)
+                if term:
+                    terms.append(term)
     for pattern, word in _PHRASAL:
         if re.search(pattern, fold(question)) and stem(word) not in seen:
             terms.append(Term(word, stem(word), "EXPAND", False))
@@ -208,6 +215,15 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
         if word not in STOPWORDS and word not in QUESTION_WORDS and stem(word) not in seen:
             seen.add(stem(word))
             terms.append(Term(word, stem(word), "CONTEXT", False))
+    return terms
+
+
+def analyse(question: str, context: str = "", similarity: Similarity | None = None) -> QuestionInfo:
+    """`context`: words a follow-up borrows from the conversation; they guide scoring, never block it.
+    `similarity`: word-embedding similarity, for focus nouns no kind lists."""
+    form = question_form(question)
+    expects, reason, focus = expected_kinds(question, similarity)
+    terms = question_terms(question, focus, context)
     after_wh = re.search(r"\b(?:[Ww]hich|[Ww]hat)\s+(\S+)", question)
     names_a_proper = bool(after_wh and after_wh.group(1)[:1].isupper())
     if form.name != FACTUAL and form.name != "yesno":

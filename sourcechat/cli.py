@@ -126,8 +126,7 @@ def restore(
     settings = load_settings()
 
     def run() -> int:
-        from ingest import run_ingest
-        from ingest import list_versions, restore_version
+        from ingest import list_versions, restore_version, run_ingest
         from sourcechat.audit import audit
         from sourcechat.store import writer_lock
 

@@ -13,8 +13,7 @@ import pytest
 
 from ingest import run_ingest
 from rag import Assistant
-from tests.conftest import copy_sources, make_settings
-from tests.conftest import free_port
+from tests.conftest import copy_sources, free_port, make_settings
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def result(answer, source, quote, refused=False, ranks=("w.txt",), latency=100.0
                           for i, s in enumerate(ranks)], "latency_ms": latency}
 
 
+@pytest.mark.unit
 def test_metrics_on_hand_made_results():
     results = {
         "a": result("May 13, 2022", "w.txt", "released on May 13, 2022.", latency=50),
@@ -51,6 +52,7 @@ def test_metrics_on_hand_made_results():
     assert not gate_failures(m, {"answer_accuracy": (">=", 0.6)})
 
 
+@pytest.mark.unit
 def test_refused_answerable_question_scores_nothing_and_lenient_reads_text():
     results = {"a": result("", "w.txt", "released on May 13, 2022.", refused=True),
                "b": result("Free", "w.txt", "Dave Free suggested Paige.")}
@@ -58,6 +60,7 @@ def test_refused_answerable_question_scores_nothing_and_lenient_reads_text():
     assert m["answer_accuracy"] == 0.0 and m["lenient_accuracy"] == 0.5 and m["false_refusal_rate"] == 0.5
 
 
+@pytest.mark.unit
 def test_normalise_ignores_case_punctuation_and_articles():
     assert normalise("The Hollywood Reporter!") == normalise("hollywood   reporter")
     assert normalise("Mr. Morale & the Big Steppers") == "mr morale and big steppers"

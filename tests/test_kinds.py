@@ -136,6 +136,7 @@ def test_explain_shows_kind_features_and_reason(ferry):
     assert {"kind", "confidence"} <= set(payload)
 
 
+@pytest.mark.unit
 def test_question_kinds_are_detected_from_the_question_alone():
     from rag.question import analyse
 

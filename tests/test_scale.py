@@ -138,6 +138,7 @@ def _old_fold(text: str) -> str:
     return text.replace("–", "-").replace("—", "-").lower()
 
 
+@pytest.mark.unit
 def test_fold_by_translate_equals_the_character_loop():
     from rag.text import fold
 

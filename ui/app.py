@@ -21,8 +21,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline for real: 
 import gradio as gr  # noqa: E402
 import gradio.utils as gr_utils  # noqa: E402
 from fastapi import FastAPI, HTTPException  # noqa: E402
-from starlette.middleware.trustedhost import TrustedHostMiddleware  # noqa: E402
 from fastapi.responses import HTMLResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware  # noqa: E402
 
 from ingest import SUPPORTED_SUFFIXES, remove_source, run_ingest
 from rag import Assistant

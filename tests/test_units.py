@@ -1,0 +1,104 @@
+"""The fast tier (`make test-fast`): question analysis, span extraction, sentence splitting, settings and
+metrics, with no index, no server and no browser. spaCy's small model is the only model loaded."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from eval.metrics import compute_metrics, contains_answer, normalise
+from ingest.chunk import split_sentences
+from rag.kinds import ANY, DATE, DURATION, MONEY, NUMBER, PERSON, TIME
+from rag.question import analyse, focus_nouns
+from rag.spans import spans
+from sourcechat.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("question,form,first_kind", [
+    ("When was the bridge built?", "factual", DATE),
+    ("How many people attended the race?", "factual", NUMBER),
+    ("How much did the rebuild cost?", "factual", MONEY),
+    ("How long is the song?", "factual", DURATION),
+    ("At what time does the museum open?", "factual", TIME),
+    ("Who mastered the song?", "factual", PERSON),
+    ("Why did the council close the bridge?", "why", ANY),
+    ("Is the song about domestic violence?", "yesno", ANY),
+    ("Summarize the marathon report.", "summarize", ANY),
+])
+def test_form_and_expected_kind_come_from_the_wording(question, form, first_kind):
+    info = analyse(question)
+    assert info.form == form and info.expects[0] == first_kind, info.kind_reason
+
+
+@pytest.mark.parametrize("question,focus", [
+    ("Which architecture award did the museum building win?", "award"),  # not cut at the "a" of "award"
+    ("What is the name of the mayor's wife?", "wife"),  # the name of what
+    ("Which city hosted the sessions?", "city"),
+])
+def test_focus_noun_is_the_head_of_the_wh_phrase(question, focus):
+    assert focus_nouns(question)[-1] == focus
+
+
+def test_a_kind_by_meaning_is_a_preference_not_a_requirement():
+    similar = lambda word, protos: [0.9 if p == "person" else 0.1 for p in protos]  # noqa: E731
+    info = analyse("Which character does she play?", similarity=similar)
+    assert info.expects == (PERSON, ANY) and not info.typed and "preferred" in info.kind_reason
+
+
+@pytest.mark.parametrize("sentence,whole,kind", [
+    ("The rebuild will cost $4.2 million over two years.", "$4.2 million", MONEY),
+    ("Some 86,000 spectators lined the route.", "86,000", NUMBER),
+    ("Works will take 18 months.", "18 months", DURATION),
+    ("The shop is open 9:00 to 20:00 daily.", "9:00 to 20:00", TIME),
+    ("Langat won in 2:07:41 on a cool morning.", "2:07:41", DURATION),
+    ("Blue Hours: Cobalt Glass 1700–1900 runs until 11 January 2026.", "1700–1900", DATE),
+    ("He has been away for the last five years.", "five years", DURATION),
+])
+def test_values_stay_whole(sentence, whole, kind):
+    found = [(s.text, s.kind) for s in spans(sentence)]
+    assert any(whole in text and k == kind for text, k in found), found
+    pieces = [t for t, k in found if t != whole and t in whole and k in {NUMBER, DATE, DURATION}]
+    assert not pieces, pieces  # "4" of "$4.2 million", "000" of "86,000"
+
+
+def test_a_relative_date_is_not_a_duration():
+    assert all(s.kind != DURATION for s in spans("The album dropped this year to acclaim."))
+
+
+def test_hard_wrapped_paragraphs_split_into_sentences_with_exact_offsets():
+    text = ("The council voted 7-2 on Tuesday to replace the\nbridge, which carries 14,000 vehicles a day.\n"
+            "Works start in March.\n\n## Cost\n\nThe project is estimated at\n$38.6 million.\n")
+    sentences = [text[a:b] for a, b in split_sentences(text)]
+    assert any("7-2" in s and "14,000 vehicles" in s for s in sentences), sentences
+    assert any(s.startswith("The project") and s.rstrip().endswith("$38.6 million.") for s in sentences), sentences
+    assert all(s == s.strip() and s for s in sentences)
+
+
+def test_settings_read_the_prefix_and_refuse_bad_values(monkeypatch):
+    monkeypatch.setenv("SOURCECHAT_TOP_K", "7")
+    assert Settings(_env_file=None).top_k == 7
+    monkeypatch.setenv("SOURCECHAT_TOP_K", "0")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
+def test_metrics_score_short_answers_passages_and_refusals():
+    questions = [
+        {"id": "a", "question": "q", "answers": ["Emerson Mancini"], "sources": ["w.txt"], "answerable": True},
+        {"id": "b", "question": "q", "answers": ["1:41:37"], "sources": ["m.md"], "answerable": True},
+        {"id": "c", "question": "q", "answers": [], "sources": [], "answerable": False},
+    ]
+    cite = lambda src: [{"n": 1, "source": src, "quote": "x", "start": 0, "end": 1}]  # noqa: E731
+    results = {
+        "a": {"answer": "Emerson Mancini", "text": "Emerson Mancini [1]", "refused": False, "citations": cite("w.txt"),
+              "confidence": 0.9},
+        "b": {"answer": "", "text": "I found related passages ... won in 1:41:37", "refused": False,
+              "citations": cite("m.md"), "confidence": 0.4},
+        "c": {"answer": "", "text": "The sources don't say", "refused": True, "citations": [], "confidence": 0.0},
+    }
+    m = compute_metrics(questions, results)
+    assert m["answer_accuracy"] == 0.5 and m["answer_in_reply"] == 1.0 and m["refusal_accuracy"] == 1.0
+    assert m["confidently_wrong"] == 0.0 and m["false_refusal_rate"] == 0.0
+    assert contains_answer("It was Emerson Mancini.", ["emerson mancini"]) and normalise("The  Cost!") == "cost"
