@@ -71,6 +71,7 @@ class GenerativeAnswerer:
         self.model = model
         self.resources = resources
         self.name = name
+        self.last: Generation | None = None  # the latest generation (shared by threads: for tests, logs)
 
     def messages(self, x: dict) -> list:
         return PROMPT.format_messages(evidence=evidence_lines(x["evidence"][:EVIDENCE_GIVEN]), question=x["question"])
@@ -79,6 +80,7 @@ class GenerativeAnswerer:
         """The model's text as it arrives; `generation` accumulates it. Closing this generator (the
         chat's stop button) closes the model's stream, which ends the generation."""
         started = time.perf_counter()
+        self.last = generation
         chunks = self.model.stream(self.messages(x))
         try:
             for chunk in chunks:
