@@ -145,7 +145,7 @@ def short_answer(check: Verification) -> str:
     for s in check.sentences:
         if s.reason == "no claim":
             continue
-        return strip_markers(s.text).strip(" “”\"") if s.supported else ""
+        return strip_markers(s.text).strip(" “”\".,;:") if s.supported else ""
     return ""
 
 

@@ -68,7 +68,7 @@ def markers(sentence: str) -> list[int]:
 
 
 def strip_markers(sentence: str) -> str:
-    return " ".join(_MARKER.sub(" ", sentence).split())
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(_MARKER.sub(" ", sentence).split()))
 
 
 def quotes(sentence: str) -> list[str]:
