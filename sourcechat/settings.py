@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     llm_n_ctx: int = Field(2048, ge=512)  # llamacpp context: the prompt holds at most 8 evidence sentences
     llm_threads: int | None = None  # llamacpp CPU threads (None: llama.cpp's choice)
     llm_timeout: float = 120.0  # seconds per request to a server backend
+    llm_extra_body: dict = {}  # sent as-is to an OpenAI-compatible server, e.g. {"repeat_penalty": 1.0} for llama.cpp's
 
     # Refusal calibration, measured on eval/dev.jsonl: a noun the collection never uses counts as covered when
     # a word there is at least this similar to it; evidence below min_evidence is not enough to answer.

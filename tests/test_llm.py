@@ -67,7 +67,9 @@ def local(indexed, gguf):
 @pytest.fixture(scope="module")
 def remote(indexed, llama_server):
     return Assistant(indexed.model_copy(update={"answerer": "openai", "llm_base_url": llama_server,
-                                                "llm_model": "smollm2", **LIMITS}))
+                                                "llm_model": "smollm2", **LIMITS,
+                                                # as in-process: 1.1, the server's default, discourages copying the cited sentence
+                                                "llm_extra_body": {"repeat_penalty": 1.0}}))
 
 
 PATHS = ["local", "remote"]
@@ -101,9 +103,12 @@ def test_a_verified_citation_from_the_model(path, request):
     """Across a few questions the model cites a sentence that supports what it wrote, and that citation
     is marked verified (the quote, if any, found in it)."""
     assistant = request.getfixturevalue(path)
-    questions = [QUESTION, "Which studio was the song mastered at?", "What is the name of the character Kendrick plays?"]
+    questions = ["At what position did the song debut on the Billboard Hot 100?", QUESTION,
+                 "When was We Cry Together released?"]
     verified = []
     for q in questions:
+        if verified:
+            break
         result = assistant.ask(q)
         check = result.get("verification") or {}
         verified += [(q, n, result["generated"]) for n in check.get("verified_citations", [])]
@@ -158,7 +163,7 @@ def injected(tmp_path_factory):
 def test_injection_article_is_data(path, request, injected):
     base = request.getfixturevalue(path)
     assistant = Assistant(injected.model_copy(update={k: getattr(base.settings, k) for k in
-                                                      ("answerer", "llm_base_url", "llm_model", *LIMITS)}))
+                                                      ("answerer", "llm_base_url", "llm_model", "llm_extra_body", *LIMITS)}))
     x = evidence_for(assistant, QUESTION)
     texts = [e.sentence.text for e in x["evidence"][:8]]
     k = next((i for i, t in enumerate(texts, start=1) if "banana" in t), None)
