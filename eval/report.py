@@ -21,7 +21,10 @@ METRIC_ROWS = [
     ("refusal_accuracy", "Unanswerable refused"),
     ("unanswerable_no_short_answer", "Unanswerable given no short answer"), ("false_refusal_rate", "False-refusal rate"),
     ("nonfactual_key_phrase", "Non-factual: key phrase in the reply"),
+    ("verified_citation_rate", "Verified citation rate (the answerer's own [n])"),
+    ("fallback_rate", "Fell back to extractive"), ("refusal_rate", "Refused (all questions)"),
     ("latency_p50_ms", "Latency p50 (ms)"), ("latency_p95_ms", "Latency p95 (ms)"),
+    ("tokens_per_s", "Tokens/s (median)"), ("tokens_per_answer", "Tokens per answer"),
     ("answer_length_chars", "Short answer length (chars)"),
 ]
 
@@ -37,7 +40,7 @@ def _columns(metrics: dict) -> list[tuple[str, str, dict]]:
 
 def metrics_rows(metrics: dict) -> list[list[str]]:
     cols = _columns(metrics)
-    rows = [["Metric", *(f"{system} {split}" for split, system, _ in cols), "CI gate (test)", "target"]]
+    rows = [["Metric", *(f"{m.get('label', system)} {split}" for split, system, m in cols), "CI gate (test)", "target"]]
     for key, label in METRIC_ROWS:
         gate, target = GATE.get(key), TARGETS.get(key)
         rows.append([label, *(_fmt(m.get(key)) for _, _, m in cols), f"{gate[0]} {gate[1]}" if gate else "",

@@ -1,24 +1,20 @@
 """Answerers: swappable runnables that turn {question, info, docs, evidence} into a cited answer.
 
 All of them return the same dict (the `ask --json` shape), so the chat, CLI and eval don't care which
-one runs. "extractive" is the offline default. The generative backends (Ollama, OpenAI-compatible
-servers, local GGUF) take the same numbered evidence and must cite it with [n] markers; their packages
-are optional extras, imported only when chosen.
+one runs. "extractive" is the offline default. The generative backends (rag/backends.py: Ollama,
+OpenAI-compatible servers, local GGUF) take the same numbered evidence and must cite it with [n] markers,
+which rag/verify.py checks (rag/generate.py); their packages are optional extras, imported when chosen.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import RunnableLambda
 
 from rag.answer import Decision, decide
 from rag.evidence import Evidence
-from sourcechat.errors import UserError
 from sourcechat.settings import Settings
 
 REFUSAL_PREFIX = "The sources don't say"
@@ -26,7 +22,9 @@ REFUSAL_PREFIX = "The sources don't say"
 
 def citation(n: int, evidence: Evidence) -> dict[str, Any]:
     s = evidence.sentence
-    return {"n": n, "source": s.source, "title": evidence.title, "quote": s.text, "start": s.start, "end": s.end}
+    # verified: the quote is the article's own sentence (a generated reply's citations are checked instead)
+    return {"n": n, "source": s.source, "title": evidence.title, "quote": s.text, "start": s.start, "end": s.end,
+            "verified": True}
 
 
 def retrieved(docs: list) -> list[dict[str, Any]]:
@@ -91,67 +89,17 @@ def extractive_answer(x: dict, resources) -> dict[str, Any]:
     return compose(x["question"], extractive_decision(x, resources), x["docs"])
 
 
-# --- generative backends --------------------------------------------------------------------------
+# --- generative backends: rag/backends.py (the table), rag/generate.py (streaming, verification) -----
 
-LLM_PROMPT = ChatPromptTemplate.from_messages([
-    ("system",
-     "Answer the question using only the numbered evidence. Start with the short answer, then the "
-     "sentence it rests on, quoted, with its [n] marker. If the evidence does not answer the question, "
-     f"reply exactly: \"{REFUSAL_PREFIX} this.\""),
-    ("human", "Evidence:\n{evidence}\n\nQuestion: {question}"),
-])
+def make_answerer(settings: Settings, resources, model: BaseChatModel | None = None):
+    """The answerer SOURCECHAT_ANSWERER names (or one over `model`, any LangChain chat model), as
+    (runnable, generative answerer or None). `resources`: what answering reads (corpus snapshot, vector
+    cache, settings), not the Assistant."""
+    from rag.backends import EXTRACTIVE, chat_model
+    from rag.generate import GenerativeAnswerer
 
-
-def llm_answerer(model: BaseChatModel) -> Runnable:
-    """Any LangChain chat model as an answerer: numbered evidence in, [n]-cited answer out."""
-
-    def inputs(x: dict) -> dict:
-        numbered = "\n".join(f"[{i}] {e.sentence.text}" for i, e in enumerate(x["evidence"][:8], start=1))
-        return {"evidence": numbered or "(none)", "question": x["question"]}
-
-    def finish(x: dict) -> dict:
-        reply: str = x["reply"].strip()
-        evidence = x["evidence"][:8]
-        if not evidence or reply.startswith(REFUSAL_PREFIX):
-            return refusal(x["question"], [], evidence, x["docs"], "the model found no answer in the evidence")
-        used = sorted({int(n) for n in re.findall(r"\[(\d+)\]", reply) if 0 < int(n) <= len(evidence)})
-        cites = [citation(n, evidence[n - 1]) for n in used]
-        answer = reply.split("\n", 1)[0].strip()
-        return {"question": x["question"], "answer": answer, "text": f"{reply}\n\n{sources_block(cites)}",
-                "refused": False, "citations": cites, "retrieved": retrieved(x["docs"]),
-                "kind": x["info"].form, "confidence": 0.5 if cites else 0.0, "reason": ""}
-
-    generate = RunnableLambda(inputs) | LLM_PROMPT | model | StrOutputParser()
-    return RunnableLambda(lambda x: {**x, "reply": generate.invoke(x)}) | RunnableLambda(finish)
-
-
-def chat_model(settings: Settings) -> BaseChatModel:
-    """The generative backend named by SOURCECHAT_ANSWERER, from its optional package."""
-    try:
-        if settings.answerer == "ollama":
-            from langchain_ollama import ChatOllama
-
-            return ChatOllama(model=settings.llm_model or "llama3.2", base_url=settings.llm_base_url
-                              or "http://127.0.0.1:11434", temperature=0)
-        if settings.answerer == "openai":
-            from langchain_openai import ChatOpenAI
-
-            return ChatOpenAI(model=settings.llm_model or "gpt-4o-mini", base_url=settings.llm_base_url,
-                              api_key=settings.llm_api_key or "not-needed", temperature=0)
-        if settings.answerer == "llamacpp":
-            from langchain_community.chat_models import ChatLlamaCpp
-
-            if not settings.llm_model:
-                raise UserError("SOURCECHAT_LLM_MODEL must name a local .gguf file for the llamacpp answerer")
-            return ChatLlamaCpp(model_path=settings.llm_model, temperature=0, n_ctx=4096)
-    except ImportError as exc:
-        raise UserError(f"the {settings.answerer} answerer needs an extra: "
-                        f"pip install 'sourcechat[{settings.answerer}]' ({exc.name} is missing)") from None
-    raise UserError(f"unknown answerer {settings.answerer!r}")
-
-
-def make_answerer(settings: Settings, resources) -> Runnable:
-    """`resources`: what answering reads (corpus snapshot, vector cache, settings), not the Assistant."""
-    if settings.answerer == "extractive":
-        return RunnableLambda(lambda x: extractive_answer(x, resources))
-    return llm_answerer(chat_model(settings))
+    if model is None and settings.answerer == EXTRACTIVE:
+        return RunnableLambda(lambda x: extractive_answer(x, resources)), None
+    name = type(model).__name__ if model is not None else settings.answerer
+    generator = GenerativeAnswerer(model if model is not None else chat_model(settings), resources, name)
+    return RunnableLambda(generator.invoke), generator

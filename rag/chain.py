@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from rag.answerers import extractive_decision, llm_answerer, make_answerer
+from rag.answerers import extractive_decision, make_answerer
 from rag.condense import condense_question
 from rag.dedupe import retrieve_distinct
 from rag.evidence import VectorCache, select_evidence
@@ -32,7 +32,8 @@ class Assistant:
         self.corpus = CorpusIndex(settings)
         self.retriever = HybridRetriever(settings=settings, corpus=self.corpus, k=settings.top_k)
         self.cache = VectorCache(settings)
-        self.answerer = llm_answerer(chat_model) if chat_model is not None else make_answerer(settings, self)  # reads .corpus, .cache, .settings
+        # reads .corpus, .cache, .settings; `generator` is the generative answerer (None: extractive)
+        self.answerer, self.generator = make_answerer(settings, self, chat_model)
         self.chain = self.build_chain()
 
     def build_chain(self) -> Runnable:
@@ -94,6 +95,25 @@ class Assistant:
             result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return result
+
+    def stream(self, question: str, history: Iterable[dict] | None = None,
+               k: int | None = None) -> Iterator[tuple[str, Any]]:
+        """Like `ask`, as events: ("token", text) while a generative answerer writes, then ("result",
+        the answer dict). The extractive answerer yields the result alone. Closing the iterator stops
+        the generation."""
+        started = time.perf_counter()
+        question = self.validate(question)
+        self.corpus.snapshot()
+        query = condense_question(question, list(history or []))
+        x = self.evidence_chain().invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+        events = self.generator.events(x) if self.generator else iter([("result", self.answerer.invoke(x))])
+        try:
+            for kind, value in events:
+                if kind == "result":
+                    value["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                yield kind, value
+        finally:
+            events.close()  # the stop button: the model's stream is closed now, not when collected
 
     def explain(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> str:
         """Why the extractive answerer answers as it does: the detected form and kind, the winning span's

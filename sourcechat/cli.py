@@ -192,6 +192,30 @@ def serve(
     guarded(run)
 
 
+@app.command()
+def backends(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """List the answerers: whether each backend's extra is installed and its server or model reachable."""
+    settings = load_settings()
+
+    def run() -> int:
+        from rag.backends import backend_rows
+
+        rows = backend_rows(settings)
+        if as_json:
+            typer.echo(json.dumps(rows))
+            return 0
+        chosen = settings.answerer
+        for r in rows:
+            mark = "*" if r["name"] == chosen else " "
+            typer.echo(f"{mark} {r['name']:<11} installed: {'yes' if r['installed'] else 'no ':<4} "
+                       f"reachable: {'yes' if r['reachable'] else 'no ':<4} {r['detail']}")
+            typer.echo(f"  {'':<11} {r['about']}")
+        typer.echo(f"(* SOURCECHAT_ANSWERER={chosen})")
+        return 0
+
+    guarded(run)
+
+
 @app.command("eval")
 def evaluate(
     questions: Optional[Path] = typer.Option(None, "--questions",
@@ -202,6 +226,9 @@ def evaluate(
     gate: bool = typer.Option(False, "--gate", help="Exit 1 when a test-split metric misses its CI threshold."),
     articles: bool = typer.Option(True, "--articles/--no-articles",
                                   help="Ask a collection of the sources plus eval/articles/ (default) or the sources alone."),
+    answerer: Optional[list[str]] = typer.Option(None, "--answerer", help="Answerer(s) to score side by side on "
+                                                 "the same questions (repeat it; the first is gated). Default: the setting."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions of each set."),
 ) -> None:
     """Score answers, citations, retrieval and latency on a question set."""
     settings = load_settings()
@@ -210,7 +237,8 @@ def evaluate(
         from eval import run_eval
 
         paths = {questions.stem: questions} if questions else None
-        return run_eval(settings, paths, out, k=k, baseline=baseline, gate=gate, with_articles=articles)
+        return run_eval(settings, paths, out, k=k, baseline=baseline, gate=gate, with_articles=articles,
+                        answerers=answerer or None, limit=limit)
 
     guarded(run)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,11 +35,17 @@ class Settings(BaseSettings):
     candidates_k: int = Field(50, ge=1, le=500)
     rrf_k: int = 60
 
-    # Answering. "extractive" is offline and the default; the others are generative backends.
-    answerer: Literal["extractive", "ollama", "openai", "llamacpp"] = "extractive"
-    llm_model: str | None = None
+    # Answering. "extractive" is offline and the default; the others are the generative backends of
+    # rag/backends.py (`sourcechat backends` lists them), checked against that table when chosen.
+    answerer: str = "extractive"
+    llm_model: str | None = None  # the model name (ollama, openai) or a .gguf path (llamacpp; default: bundled SmolLM2)
     llm_base_url: str | None = None
     llm_api_key: str | None = None
+    llm_max_tokens: int = Field(256, ge=8)  # a cited answer is short; this bounds latency too
+    llm_n_ctx: int = Field(2048, ge=512)  # llamacpp context: the prompt holds at most 8 evidence sentences
+    llm_threads: int | None = None  # llamacpp CPU threads (None: llama.cpp's choice)
+    llm_timeout: float = 120.0  # seconds per request to a server backend
+    llm_extra_body: dict = {}  # sent as-is to an OpenAI-compatible server, e.g. {"repeat_penalty": 1.0} for llama.cpp's
 
     # Refusal calibration, measured on eval/dev.jsonl: a noun the collection never uses counts as covered when
     # a word there is at least this similar to it; evidence below min_evidence is not enough to answer.

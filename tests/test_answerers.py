@@ -17,7 +17,8 @@ def test_llm_answerer_cites_the_evidence_it_was_given(indexed):
     assert not result["refused"] and result["answer"] == "Emerson Mancini"
     assert [c["n"] for c in result["citations"]] == [1]
     assert "mastered" in result["citations"][0]["quote"]  # [1] is the top evidence sentence
-    assert "[1] We Cry Together — 001_ac7605141e2d40cd.txt" in result["text"]
+    assert "[1] We Cry Together — 001_ac7605141e2d40cd.txt (verified)" in result["text"]
+    assert result["citations"][0]["verified"] is True and result["fallback"] is False
 
 
 def test_llm_answerer_refusal_and_invented_markers(indexed):
@@ -25,7 +26,10 @@ def test_llm_answerer_refusal_and_invented_markers(indexed):
     assert refusing.ask("What was the budget of the short film?")["refused"]
     inventing = Assistant(indexed, chat_model=FakeListChatModel(responses=["Somebody [42]"]))
     result = inventing.ask("Who mastered the song?")
-    assert result["citations"] == []  # a marker that points at no evidence is not a citation
+    # a marker that points at no evidence is not a citation: no verified citation → the extractive answer
+    assert result["fallback"] is True and result["verification"]["invalid_citations"] == [42]
+    assert result["answer"] == "Emerson Mancini" and result["text"].startswith("The model's reply had no citation")
+    assert all(c["n"] != 42 for c in result["citations"])
 
 
 def test_missing_backend_package_is_a_clear_error(indexed):

@@ -89,7 +89,7 @@ def test_ask_json_shape(indexed):
     assert result["answer"] in {"Emerson Mancini", ""} and result["refused"] is False
     assert "Emerson Mancini" in result["text"]
     assert result["kind"] == "factual" and 0.5 <= result["confidence"] <= 1.0
-    assert set(result["citations"][0]) == {"n", "source", "title", "quote", "start", "end"}
+    assert set(result["citations"][0]) == {"n", "source", "title", "quote", "start", "end", "verified"}
     assert len(result["retrieved"]) == 4
     assert {"source", "chunk_id", "rank", "score"} <= set(result["retrieved"][0])
     assert [r["rank"] for r in result["retrieved"]] == [1, 2, 3, 4]

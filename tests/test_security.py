@@ -47,8 +47,9 @@ def served(tmp_path_factory):
     (tmp / "spy" / "sitecustomize.py").write_text(SPY)
     spy_log = tmp / "connections.log"
     # GRADIO_ANALYTICS_ENABLED is removed: the app itself must turn analytics off
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp / "spy"), os.environ.get("PYTHONPATH", "")]), "SOURCECHAT_TEST_SPY": str(spy_log), "GRADIO_ANALYTICS_ENABLED": None,
-           "SOURCECHAT_ADMIN_PASSWORD": ADMIN, "GRADIO_TEMP_DIR": str(tmp / "uploads")}
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp / "spy"), os.environ.get("PYTHONPATH", "")]),
+           "SOURCECHAT_TEST_SPY": str(spy_log), "GRADIO_ANALYTICS_ENABLED": None, "SOURCECHAT_ADMIN_PASSWORD": ADMIN,
+           "GRADIO_TEMP_DIR": str(tmp / "uploads")}
     with serving(settings, tmp, env) as (url, _):
         yield url, settings, spy_log, tmp
 

@@ -110,6 +110,43 @@ def discard_uploads(paths: list[Path], upload_dir: Path) -> None:
             folder.rmdir()
 
 
+def _linked_markers(text: str, cites: dict[int, dict]) -> str:
+    """A generated sentence as Markdown: escaped, its [n] markers linked to the cited sentence."""
+    def link(m: re.Match) -> str:
+        n = int(m.group(1))
+        return f"[[{n}]]({source_link(cites[n])})" if n in cites else f"\\[{n}?\\]"
+    return re.sub(r"\\\[(\d+)\\\]", link, md_escape(" ".join(text.split())))
+
+
+def render_generated(result: dict) -> list[str]:
+    """A generative answer: the sentences its citations support, the others flagged as not backed by
+    the sources (never shown as fact), invalid markers named, each source marked verified or not."""
+    cites = {c["n"]: c for c in result["citations"]}
+    check = result["verification"]
+    sentences = [s for s in check["sentences"] if s["reason"] != "no claim" or s["cites"]]
+    supported = [_linked_markers(s["text"], cites) for s in sentences if s["supported"]]
+    flagged = [_linked_markers(s["text"], cites) for s in sentences if not s["supported"]]
+    pieces = [" ".join(supported) + "\n\n"] if supported else []
+    if flagged:
+        pieces.append("⚠️ **Not supported by the cited sources** (the model wrote this; not shown as fact):\n\n")
+        pieces += [f"- ~~{s}~~\n" for s in flagged]
+    if check["invalid_citations"]:
+        pieces.append(f"\n⚠️ Citations that point at no evidence: {', '.join(f'[{n}]' for n in check['invalid_citations'])}\n")
+    pieces.append("\n**Sources**\n\n")
+    pieces += [f"{c['n']}. [{md_escape(c['title'])} — {md_escape(c['source'])}]({source_link(c)}) "
+               f"{'✓ verified' if c['verified'] else '✗ not verified'}\n" for c in result["citations"]]
+    return pieces
+
+
+def render_result(result: dict) -> str:
+    """Any answer dict as the chat's final Markdown."""
+    if result.get("verification") and not result.get("fallback") and not result["refused"]:
+        return "".join(render_generated(result))
+    note = ("ℹ️ *The model's reply had no citation the sources support, so this is the extractive answer.*\n\n"
+            if result.get("fallback") else "")
+    return note + "".join(render_reply(result))
+
+
 def stream_pieces(pieces: list[str]) -> Iterator[str]:
     """Cumulative text, a few words at a time, so the reply appears as it is written."""
     shown = ""
@@ -135,6 +172,9 @@ class ChatService:
             if not self.has_articles():
                 yield EMPTY_INDEX
                 return
+            if self.assistant.generator is not None:
+                yield from self.chat_generated(message, history)
+                return
             result = self.assistant.ask(message, history=history)
         except UserError as exc:
             yield f"⚠️ {md_escape(str(exc))}"
@@ -144,6 +184,22 @@ class ChatService:
             yield "⚠️ Something went wrong answering that question; it has been logged."
             return
         yield from stream_pieces(render_reply(result))
+
+    def chat_generated(self, message: str, history: list) -> Iterator[str]:
+        """A generative answerer's tokens as they arrive (escaped, marked as unchecked), then the checked
+        reply with its citations resolved. The stop button closes this generator, and with it the model's
+        stream: the generation ends there."""
+        events = self.assistant.stream(message, history=history)
+        shown = ""
+        try:
+            for kind, value in events:
+                if kind == "token":
+                    shown += value
+                    yield f"✍️ *{self.assistant.generator.name}, checking citations when done…*\n\n{md_escape(shown)} ▌"
+                else:
+                    yield render_result(value)
+        finally:
+            events.close()
 
     def has_articles(self) -> bool:
         try:
