@@ -44,6 +44,15 @@ chromium:
 test: install install-llm chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The fast tier: question analysis, spans, sentence splitting, settings, metrics (no index, server or browser).
+test-fast: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m unit
+
+# Lint and types (configured in pyproject.toml); CI runs it before the tests.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 eval: install
 	$(BIN)/sourcechat eval --baseline
 

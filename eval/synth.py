@@ -101,7 +101,7 @@ def _copy_sentence_vectors(settings: Settings, template: dict[str, list], source
     positions, vectors = stored
     vectors = vectors + nprng.normal(0.0, noise, vectors.shape).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    starts = sorted(positions, key=positions.get)
+    starts = sorted(positions, key=lambda p: positions[p])
     write_vectors(vector_file(settings, source, content_hash, title), starts, vectors)
 
 

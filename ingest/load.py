@@ -182,7 +182,7 @@ def parse_pdf(source: str, data: bytes) -> Article:
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+        meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except Exception as exc:  # pypdf raises many types for broken files
         raise SourceError(f"unreadable PDF ({type(exc).__name__}: {exc})".split("\n")[0]) from exc
     body = "\n\n".join(pages)

@@ -8,6 +8,7 @@ under new chunk ids first and its old chunks deleted after, so at every instant 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import urllib.error
@@ -29,6 +30,9 @@ from sourcechat.settings import Settings
 from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
 
 Progress = Callable[[int, int, str], None]
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,7 +111,7 @@ def check_public_url(url: str, settings: Settings) -> None:
     except (socket.gaierror, UnicodeError, ValueError):
         raise SourceError(f"could not fetch {url}: the host name does not resolve") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global or address.is_multicast:
             raise SourceError(f"refused to fetch {url}: it is not a public address")
 
@@ -375,7 +379,7 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
     if full and not settings.sources_dir.is_dir():
         raise UserError(f"sources folder {settings.sources_dir} does not exist")
     files = ([(p, "") for p in source_files(settings.sources_dir)] if full
-             else _resolve_targets(targets, settings, report, replace))
+             else _resolve_targets(targets or [], settings, report, replace))
 
     collection = open_collection(settings, create=True)
     known = indexed_articles(collection)
@@ -394,6 +398,7 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
         bump_generation(settings)
     report.seconds = time.perf_counter() - started
     audit_report(settings, report, pending, targets, client)
+    log.info("ingest: %s", report.summary())
     return report
 
 

@@ -86,7 +86,7 @@ def list_versions(sources_dir: Path, name: str | None = None) -> list[Path]:
     found = [p for p in folder.iterdir() if p.is_file() and _STAMP_RE.search(p.name)]
     if name is not None:
         found = [p for p in found if _STAMP_RE.sub("", p.name) == name]
-    return sorted(found, key=lambda p: (_STAMP_RE.search(p.name).group(1), p.name))
+    return sorted(found, key=lambda p: (m.group(1) if (m := _STAMP_RE.search(p.name)) else "", p.name))
 
 
 def restore_version(sources_dir: Path, name: str, stamp: str | None = None) -> tuple[Path, Path | None]:

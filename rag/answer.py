@@ -258,7 +258,7 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         "proximity": _proximity(doc, span, anchors),
         "echo": echo,
         "apposition": 1.0 if info.kind_stems and apposed and stem(apposed.group(1)) in info.kind_stems else 0.0,
-        "layout_key": ((1.0 if span.origin == "layout" else 0.5) if in_value and set(content_stems(key))
+        "layout_key": ((1.0 if span.origin == "layout" else 0.5) if in_value and set(content_stems(key or ""))
                        & (info.stems | info.kind_stems) else 0.0),
         "possessor": 1.0 if re.match(r"['’]s\b", sentence[span.end:span.end + 3]) else 0.0,
         "specific": specific,
@@ -309,7 +309,8 @@ def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache:
             settings: Settings, depth: int = DEPTH) -> tuple[list[Evidence], list[str]]:
     """The evidence sentences that cover the question (its names, numbers and key words), best first;
     and, when none does, the words that were missing."""
-    ok, lacking = [], []
+    ok: list[Evidence] = []
+    lacking: list[str] = []
     for item in evidence[:depth]:
         if item.score < settings.min_evidence:
             break

@@ -63,7 +63,8 @@ def compose(question: str, decision: Decision, docs: list) -> dict[str, Any]:
     if decision.outcome == "answer":
         body = f"{decision.answer}\n\n{quotes}"
     elif decision.outcome == "conflict":
-        a, b = decision.winner, decision.conflict[0]
+        a, b = decision.conflict[0], decision.conflict[0]
+        a = decision.winner or a
         body = (f"The sources differ: {a.answer} [1], but {b.answer} [2].\n\n{quotes}")
     elif decision.outcome == "passages":
         body = f"{PASSAGES_PREFIX}. The passages that look related:\n{quotes}"

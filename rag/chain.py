@@ -6,6 +6,7 @@ three always run the same chain. It is thread-safe and loads the models once.
 
 from __future__ import annotations
 
+import logging
 import time
 import unicodedata
 from typing import Any, Iterable, Iterator
@@ -23,6 +24,8 @@ from rag.retrieve import HybridRetriever
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
+
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -94,6 +97,9 @@ class Assistant:
             query = condense_question(question, list(history or []))
             result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        if result.get("refused") or not result.get("answer"):
+            log.info("%s %r: %s", "refused" if result.get("refused") else "passages only", question[:80],
+                     result.get("reason", ""))
         return result
 
     def stream(self, question: str, history: Iterable[dict] | None = None,
@@ -113,7 +119,7 @@ class Assistant:
                     value["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
                 yield kind, value
         finally:
-            events.close()  # the stop button: the model's stream is closed now, not when collected
+            events.close()  # type: ignore[union-attr]  # the stop button: the model's stream is closed now, not when collected
 
     def explain(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> str:
         """Why the extractive answerer answers as it does: the detected form and kind, the winning span's

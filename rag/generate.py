@@ -113,7 +113,7 @@ class GenerativeAnswerer:
                 if text:
                     yield text
         finally:
-            chunks.close()
+            chunks.close()  # type: ignore[attr-defined]
             generation.seconds = time.perf_counter() - started
 
     def events(self, x: dict) -> Iterator[tuple[str, Any]]:

@@ -22,6 +22,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -140,7 +141,7 @@ class Snapshot:
     documents: list[str]
     metadatas: list[dict]
     articles: dict[str, ArticleInfo]
-    sentences_by_chunk: object  # chunk id → list[Sentence] (a mapping with .get)
+    sentences_by_chunk: Any  # chunk id → list[Sentence] (a mapping with .get)
     bm25: bm25s.BM25 | None
     idf: dict[str, float]
     article_df: Counter  # stem → number of articles that use it

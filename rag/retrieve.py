@@ -60,7 +60,7 @@ class HybridRetriever(BaseRetriever):
         for rank, (chunk_id, score) in enumerate(lexical):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
             bm25_score[chunk_id] = score
-        ordered = sorted(fused, key=fused.get, reverse=True)[:k]
+        ordered = sorted(fused, key=lambda c: fused[c], reverse=True)[:k]
         docs = []
         for rank, chunk_id in enumerate(ordered, start=1):
             if not snap.has(chunk_id):  # written after this snapshot; picked up at the next one

@@ -6,6 +6,8 @@ User errors (bad input, no index yet, unreadable settings) print one line on std
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -243,7 +245,18 @@ def evaluate(
     guarded(run)
 
 
+def configure_logging() -> None:
+    """Our packages log at SOURCECHAT_LOG_LEVEL (INFO by default: ingest results, refusals with their reason,
+    errors) to stderr; other libraries only warnings. Tracebacks of handled errors are logged at DEBUG."""
+    level = os.environ.get("SOURCECHAT_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on its own logger
+    for name in ("sourcechat", "rag", "ingest", "ui", "eval"):
+        logging.getLogger(name).setLevel(level if isinstance(logging.getLevelName(level), int) else "INFO")
+
+
 def main() -> None:
+    configure_logging()
     app()
 
 

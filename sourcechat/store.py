@@ -91,11 +91,11 @@ def paged_get(collection: Collection, include: list[str], where: dict | None = N
     By ids, the ids are cut into pages; otherwise limit/offset pages follow Chroma's stable order."""
     if ids is not None:
         for i in range(0, len(ids), page):
-            yield collection.get(ids=ids[i:i + page], where=where, include=include)
+            yield dict(collection.get(ids=ids[i:i + page], where=where, include=include))  # type: ignore[arg-type]
         return
     offset = 0
     while True:
-        got = collection.get(where=where, include=include, limit=page, offset=offset)
+        got: dict[str, Any] = dict(collection.get(where=where, include=include, limit=page, offset=offset))  # type: ignore[arg-type]
         if got["ids"]:
             yield got
         if len(got["ids"]) < page:
@@ -240,7 +240,7 @@ class WriterLock:
     def __init__(self, settings: Settings, role: str):
         self.path = settings.index_dir / "writer.lock"
         self.role = role
-        self._fh = None
+        self._fh: Any = None
 
     def acquire(self) -> "WriterLock":
         import fcntl

@@ -199,7 +199,7 @@ class ChatService:
                 else:
                     yield render_result(value)
         finally:
-            events.close()
+            events.close()  # type: ignore[attr-defined]
 
     def has_articles(self) -> bool:
         try:
@@ -238,7 +238,7 @@ class ChatService:
         return "\n\n".join(lines)
 
     def ingest_uploads(self, files: list | None, url: str, password: str | None = None, replace: bool = False,
-                       request: gr.Request = None, progress=gr.Progress()) -> tuple[str, list]:
+                       request: gr.Request | None = None, progress=gr.Progress()) -> tuple[str, list]:
         """Upload and URL ingest. Needs the admin password; only files Gradio received are read, and its
         temp copies are deleted afterwards whatever happened."""
         client = client_of(request)
@@ -256,7 +256,9 @@ class ChatService:
 
     def _ingest_checked(self, files: list | None, url: str, replace: bool, upload_dir: Path, client: str,
                         progress) -> str:
-        targets, refused, notes = [], [], []
+        targets: list[str] = []
+        refused: list[str] = []
+        notes: list[str] = []
         for f in files or []:
             raw = upload_path(f)
             path = Path(raw).resolve()
@@ -278,7 +280,7 @@ class ChatService:
             return "\n\n".join(notes) or "Choose files or paste a URL first."
         return "\n\n".join([self.ingest(targets, progress, replace, client), *notes])
 
-    def reingest_all(self, password: str | None = None, request: gr.Request = None,
+    def reingest_all(self, password: str | None = None, request: gr.Request | None = None,
                      progress=gr.Progress()) -> tuple[str, list]:
         client = client_of(request)
         refusal = self.refused("ingest", f"{self.settings.sources_dir}/", password, client)
@@ -287,7 +289,7 @@ class ChatService:
         return self.ingest(None, progress, client=client), self.article_rows()
 
     def remove(self, source: str | None, password: str | None = None,
-               request: gr.Request = None) -> tuple[str, list, dict]:
+               request: gr.Request | None = None) -> tuple[str, list, dict]:
         """Drop an article from the index; its file is kept in `.versions/` (`sourcechat restore` brings it back)."""
         client = client_of(request)
         if not source:
