@@ -198,6 +198,7 @@ def _proximity(doc, span: Span, anchors: list) -> float:
 
 
 _NAME_KINDS = frozenset({"PERSON", "ORG", "PLACE", "WORK"})
+_PERSON_OR_ORG = frozenset({"PERSON", "ORG"})
 _MONTH_WORDS = (r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b|"
                 r"\b(first|second|third|fourth|fifth|last|final|opening)\b")  # named days, counted weeks
 
@@ -205,10 +206,10 @@ _MONTH_WORDS = (r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed
 def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str],
                    relation: float) -> dict[str, float] | None:
     """The feature values of one span, or None when it cannot answer (wrong kind, or it repeats the question)."""
-    # a later expected kind counts a little less ("who": a person, else an organisation), except between name
-    # kinds: the tagger's label of a name is a guess ("Emerson Mancini" an organisation, "Baby Boy" a person)
+    # a later expected kind counts a little less ("where": a place, else an organisation), except between a
+    # person and an organisation: the tagger mixes them up ("Emerson Mancini" an organisation), so "who" takes either
     name_span = span.kind in _NAME_KINDS
-    accepts = [KINDS[k].accepts.get(span.kind, 0.0) * (1.0 if n == 0 or (name_span and k in _NAME_KINDS) else 0.85)
+    accepts = [KINDS[k].accepts.get(span.kind, 0.0) * (1.0 if n == 0 or {info.expects[0], k} <= _PERSON_OR_ORG else 0.85)
                for n, k in enumerate(info.expects)]
     kind = max(accepts) if accepts else 0.0
     if name_span:  # and any name may answer a name question, as a name
