@@ -54,6 +54,7 @@ FEATURES: dict[str, Feature] = {
 DEPTH = 8  # evidence sentences examined, best first
 RIVAL_MARGIN = 0.3  # a rival answer this close to an unsure winner has its sentence shown among the passages
 CONFLICT_MARGIN = 0.12  # a differing value this close to the winner, from another sentence, is a conflict
+TIE_MARGIN = 0.05  # a rival this close is a tie: the features cannot tell the two apart, so neither is shown
 
 
 @dataclass
@@ -414,8 +415,15 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         decision.chosen = [winner.evidence, conflict[0].evidence]
         decision.reason = "two sentences that match the question give different values"
         return decision
-    if shown:
+    tie = bool(others) and winner.score - others[0].score < TIE_MARGIN
+    if shown and not tie:
         decision.outcome = "answer"
+    elif shown:
+        decision.outcome = "passages"
+        decision.reason = f"“{winner.answer}” and “{others[0].answer}” score alike: showing their sentences"
+        decision.answer = ""
+        ordered = [winner.evidence, others[0].evidence] + items
+        decision.chosen = _passages([e for n, e in enumerate(ordered) if e not in ordered[:n]], floor=0.0)
     elif decision.confidence < thresholds.get("refuse_below", 0.0):
         decision.outcome = "refuse"
         decision.reason = (f"confidence {decision.confidence:.2f} is below {thresholds['refuse_below']:.2f}: "

@@ -250,9 +250,11 @@ def configure_logging() -> None:
     errors) to stderr; other libraries only warnings. Tracebacks of handled errors are logged at DEBUG."""
     level = os.environ.get("SOURCECHAT_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on its own logger
+    chosen = level if isinstance(logging.getLevelName(level), int) else "INFO"
+    for handler in logging.getLogger().handlers:  # libraries that set DEBUG on their own logger (bm25s) stay quiet
+        handler.setLevel(min(logging.getLevelName(chosen), logging.INFO))
     for name in ("sourcechat", "rag", "ingest", "ui", "eval"):
-        logging.getLogger(name).setLevel(level if isinstance(logging.getLevelName(level), int) else "INFO")
+        logging.getLogger(name).setLevel(chosen)
 
 
 def main() -> None:
