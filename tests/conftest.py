@@ -81,6 +81,16 @@ def cli(args: list[str], settings: Settings | None = None, env: dict | None = No
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
 
 
+def ingested_copy(tmp_path_factory, name: str) -> tuple[Path, Settings]:
+    """A temp folder holding a copy of the articles, ingested by the real `sourcechat ingest`: for tests that
+    start their own server on it."""
+    tmp = tmp_path_factory.mktemp(name)
+    settings = make_settings(tmp)
+    copy_sources(settings.sources_dir)
+    assert cli(["ingest", "--json"], settings).returncode == 0
+    return tmp, settings
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from sourcechat.audit import read_audit
-from tests.conftest import WIKI, cli, copy_sources, make_settings, serving
+from tests.conftest import WIKI, cli, ingested_copy, serving
 
 ADMIN = "correct horse battery"
 ASK = "open sesame"
@@ -39,10 +39,7 @@ SPY = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("security")
-    settings = make_settings(tmp)
-    copy_sources(settings.sources_dir)
-    assert cli(["ingest", "--json"], settings).returncode == 0
+    tmp, settings = ingested_copy(tmp_path_factory, "security")
     (tmp / "spy").mkdir()
     (tmp / "spy" / "sitecustomize.py").write_text(SPY)
     spy_log = tmp / "connections.log"
@@ -149,10 +146,7 @@ def test_quotes_and_titles_render_as_text():
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory):
     """A second server: no admin password (the Articles tab is read-only) and an ask password."""
-    tmp = tmp_path_factory.mktemp("locked")
-    settings = make_settings(tmp)
-    copy_sources(settings.sources_dir)
-    assert cli(["ingest", "--json"], settings).returncode == 0
+    tmp, settings = ingested_copy(tmp_path_factory, "locked")
     env = {"SOURCECHAT_ASK_PASSWORD": ASK, "SOURCECHAT_ADMIN_PASSWORD": None}
     with serving(settings, tmp, env) as (url, _):
         yield url, settings

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, WIKI, cli, copy_sources, make_settings, serving
+from tests.conftest import ROOT, WIKI, cli, copy_sources, ingested_copy, make_settings, serving
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -20,10 +20,7 @@ NEW_ARTICLE = ("The Lighthouse of Varnholm\n\nThe lighthouse of Varnholm was pai
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ui")
-    settings = make_settings(tmp)
-    copy_sources(settings.sources_dir)
-    assert cli(["ingest", "--json"], settings).returncode == 0
+    tmp, settings = ingested_copy(tmp_path_factory, "ui")
     with serving(settings, tmp, {"SOURCECHAT_ADMIN_PASSWORD": ADMIN}) as (url, proc):
         yield url, settings, proc
 
