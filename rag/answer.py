@@ -308,15 +308,16 @@ def canonical(text: str) -> str:
 
 
 def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
-            settings: Settings, depth: int = DEPTH) -> tuple[list[Evidence], list[str]]:
+            settings: Settings, depth: int = DEPTH, whole_claim: bool = False) -> tuple[list[Evidence], list[str]]:
     """The evidence sentences that cover the question (its names, numbers and key words), best first;
-    and, when none does, the words that were missing."""
+    and, when none does, the words that were missing. `whole_claim`: every word must be stated or
+    paraphrased (a yes/no verdict), not only the names and numbers."""
     ok: list[Evidence] = []
     lacking: list[str] = []
     for item in evidence[:depth]:
         if item.score < settings.min_evidence:
             break
-        missing = uncovered_terms(info, item, snap, cache, settings)
+        missing = uncovered_terms(info, item, snap, cache, settings, whole_claim)
         if missing:
             lacking = lacking or [t.word for t in missing]
             continue
@@ -474,11 +475,20 @@ def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapsho
     ranks = {id(e): rank(e) for e in items}
     ordered = sorted(items, key=lambda e: ranks[id(e)], reverse=True)
     best = ordered[0]
-    chosen = [best]
-    following = snap.following(best.sentence)
-    if following is not None and _is_prose(following.text):  # a reason or an example usually comes next
-        chosen.append(Evidence(following, best.title, following.text, best.dense, best.lexical, best.chunk_rank,
-                               best.score))
+    chosen = [] if not _is_prose(best.sentence.text) else [best]
+    # a heading that matches ("How the men's race unfolded", "Our verdict") introduces the section that
+    # answers: its first sentences stand in for it. After a sentence, a reason or an example usually comes next.
+    following, wanted, steps = snap.following(best.sentence), (2 if not chosen else 1), 4
+    while following is not None and wanted and steps:
+        steps -= 1
+        if _is_prose(following.text):
+            chosen.append(Evidence(following, best.title, following.text, best.dense, best.lexical,
+                                   best.chunk_rank, best.score))
+            wanted -= 1
+        elif chosen:
+            break
+        following = snap.following(following)
+    chosen = chosen or [best]
     for e in ordered[1:]:
         if len(chosen) == 3 or ranks[id(e)] < 0.85 * ranks[id(best)]:
             break
@@ -500,7 +510,7 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
     """Yes when a sentence states what the question asks with the same polarity; no when it states it
     negated, or states another value where the question names one; else the sources don't settle it."""
     decision = Decision(info, outcome="yesno")
-    items, lacking = covered(info, evidence, snap, cache, settings)
+    items, lacking = covered(info, evidence, snap, cache, settings, whole_claim=True)
     q_negative = bool(_NEGATION.search(fold(info.text)))
     if items and items[0].lexical >= 0.45:
         best = items[0]

@@ -176,6 +176,12 @@ def expected_kinds(question: str, similarity: Similarity | None = None) -> tuple
     return (ANY,), "no wh-phrase or focus noun names a kind", focus
 
 
+def _in_wh_phrase(token, doc, reach: int = 3) -> bool:
+    """The word follows a wh-word closely ("how long", "what kind of", "in which year"): it names the
+    answer's type there, and is an ordinary word elsewhere."""
+    return any(fold(t.text) in {"what", "which", "how", "whose"} for t in doc[max(0, token.i - reach):token.i])
+
+
 def _term(token, part: str, s: str, focus_stem: str | None, doc) -> Term | None:
     """What one question word is: the answer's kind, the source's name, a type word, or a term to find."""
     if focus_stem and s == focus_stem and token.pos_ != "PROPN":
@@ -184,8 +190,8 @@ def _term(token, part: str, s: str, focus_stem: str | None, doc) -> Term | None:
         return None
     if token.pos_ == "PROPN" and any(fold(t.text) in _META_WORDS for t in doc[token.i + 1:token.i + 3]):
         return Term(part, s, "SOURCE", False)  # "the *Wayfarer Atlas* guide": names the publication
-    if part in _TYPE_WORDS:
-        return Term(part, s, "TYPE", False)
+    if part in _TYPE_WORDS and _in_wh_phrase(token, doc):
+        return Term(part, s, "TYPE", False)  # "how *long*", "in what *year*"; not "why did it take so long"
     return Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"})
 
 

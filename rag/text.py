@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
 
@@ -57,9 +59,15 @@ def words(text: str) -> list[str]:
     return [w for w in (t.strip("'’-") for t in _WORD.findall(fold(text))) if w]
 
 
+# Irregular verb forms → their base ("wrote" → "write", "won" → "win"): questions ask "who did X write" of
+# articles that say "X wrote", and a stemmer cannot join the two. Data from spaCy's lemmatizer exceptions.
+_IRREGULAR: dict[str, str] = json.loads((Path(__file__).with_name("irregular_verbs.json")).read_text())["verbs"]
+
+
 @lru_cache(maxsize=50000)
 def stem(word: str) -> str:
     word = re.sub(r"'s$", "", word)
+    word = _IRREGULAR.get(word, word)
     with _stem_lock:
         return _stemmer.stemWord(word)
 

@@ -95,6 +95,23 @@ def test_why_question_gets_cited_sentences_not_a_fragment(ferry_assistant):
     assert len(result["answer"]) > 40  # sentences, not a one-word span
 
 
+def test_a_heading_that_matches_stands_for_the_section_under_it(ferry_assistant):
+    """"## Why the refit took so long" matches the question best, but a heading answers nothing: the
+    reply quotes the section's first sentences instead."""
+    result = ferry_assistant.ask("Why did the refit of the Lakeside ferry take so long?")
+    assert result["kind"] == "why" and not result["refused"]
+    quotes = [" ".join(c["quote"].split()) for c in result["citations"]]
+    assert "Why the refit took so long" not in quotes
+    assert any("corrosion in the hull" in q for q in quotes), result["text"]
+
+
+def test_a_word_the_collection_never_uses_does_not_refuse_a_factual_question(ferry_assistant):
+    """"price tag" is in no article, yet the refit's cost is stated: the reply holds it, it is not refused."""
+    result = ferry_assistant.ask("What was the price tag of the Aurelia's refit?")
+    assert result["refused"] is False, result["text"]
+    assert "$4.2 million" in result["text"]
+
+
 def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_assistant):
     result = ferry_assistant.ask("Summarize the Lakeside ferry refit article")
     assert result["kind"] == "summarize" and not result["refused"]
