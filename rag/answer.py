@@ -229,7 +229,8 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         return None
     if not stems and span.kind not in VALUE_KINDS:
         return None
-    known = info.stems | topic | info.kind_stems
+    # a value the title states is still an answer ("approves $38.6 million replacement"); a name there is the subject
+    known = info.stems | info.kind_stems | (frozenset() if span.kind in VALUE_KINDS else topic)
     if stems and all(s in known for s in stems):
         return None  # it repeats the question or names the collection's subject
     echo = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0

@@ -60,6 +60,16 @@ _COUNT = r"\d|\b(an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twe
          r"fifteen|twenty|thirty|forty|fifty|hundred|half|couple|dozen)\b"  # a duration counts its units
 
 
+_YEAR_BEFORE = re.compile(r"\b(in|since|by|from|until|till|of|circa|c\.|around|before|after|year)\s*$", re.I)
+
+
+def _is_year(text: str, before: str) -> bool:
+    """A bare year: 1900–2099 anywhere; an older four-digit number when a year's preposition leads it
+    ("made in 1889", "since 1536"), since "1200 panels" is a count."""
+    return bool(re.fullmatch(r"(?:19|20)\d\d", text)
+                or (re.fullmatch(r"1\d\d\d", text) and _YEAR_BEFORE.search(before)))
+
+
 def _entities(doc, headline: bool) -> list[Span]:
     found = []
     for ent in doc.ents:
@@ -67,7 +77,7 @@ def _entities(doc, headline: bool) -> list[Span]:
         if not kind or (headline and kind in {PERSON, ORG, PLACE}):
             continue
         text, start = _strip(ent.text, ent.start_char)
-        if kind == NUMBER and re.fullmatch(r"(19|20)\d\d", text):
+        if kind == NUMBER and _is_year(text, doc.text[:start]):
             kind = DATE
         if kind in {TIME, DATE} and re.search(r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b", text) \
                 and not re.search(r"\d{4}|\b(ago|later|earlier)\b", text) and re.search(_COUNT, text):
@@ -85,7 +95,7 @@ def _patterns(sentence: str) -> list[Span]:
             text = m.group(group).strip(" ,.;:")
             if text:
                 start = m.start(group) + m.group(group).find(text)
-                if kind == NUMBER and re.fullmatch(r"(?:19|20)\d\d", text):
+                if kind == NUMBER and _is_year(text, sentence[:start]):
                     kind_here = DATE  # a bare year is a date, not a count
                 else:
                     kind_here = kind

@@ -67,6 +67,23 @@ def test_a_relative_date_is_not_a_duration():
     assert all(s.kind != DURATION for s in spans("The album dropped this year to acclaim."))
 
 
+def test_an_older_year_is_a_date_when_a_year_preposition_leads_it():
+    found = {s.text: s.kind for s in spans("The chandelier was made in 1889 with 1200 crystal drops.")}
+    assert found.get("1889") == DATE and found.get("1200") == NUMBER, found
+
+
+def test_a_type_word_names_the_answer_only_in_the_wh_phrase():
+    """"how *long*" asks for a duration; in "why did it take so long" the word is one to find."""
+    assert [t.pos for t in analyse("How long is the song?").terms if t.word == "long"] == ["TYPE"]
+    assert [t.pos for t in analyse("Why did the refit take so long?").terms if t.word == "long"] != ["TYPE"]
+
+
+def test_irregular_verb_forms_share_the_base_form_stem():
+    from rag.text import stem
+
+    assert stem("wrote") == stem("write") and stem("won") == stem("win") and stem("paid") == stem("pay")
+
+
 def test_hard_wrapped_paragraphs_split_into_sentences_with_exact_offsets():
     text = ("The council voted 7-2 on Tuesday to replace the\nbridge, which carries 14,000 vehicles a day.\n"
             "Works start in March.\n\n## Cost\n\nThe project is estimated at\n$38.6 million.\n")
