@@ -159,6 +159,9 @@ WH_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"\b(what|which) (percentage|percent|proportion|share)\b|\bby how much\b", (PERCENT, NUMBER)),
     (r"\b(at )?what time\b|\bwhat hours?\b|\bopening hours\b", (TIME,)),
     (r"\bwhere\b(?=.*\b(chart|charts|list|ranking|rankings|table|standings|race|leaderboard|tracklist)\b)", (RANK, NUMBER)),
+    # "where did she finish / place / peak": a position first, a place if the sentence has none
+    (r"\bwhere (did|does|do|will|was|were|is)\b(?=.*\b(place|placed|finish|finished|rank|ranked|peak|peaked|land|landed|"
+     r"chart|charted)\b)", (RANK, NUMBER, PLACE)),
     (r"^when\b|\bwhen (was|were|did|is|does|do|will|has|had)\b|\bsince when\b", (DATE, TIME)),
     (r"\b(who|whom|whose)\b", (PERSON, ORG)),
     (r"^where\b|\bwhere\b", (PLACE, ORG)),

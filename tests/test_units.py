@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from eval.metrics import compute_metrics, contains_answer, normalise
 from ingest.chunk import split_sentences
-from rag.kinds import ANY, DATE, DURATION, MONEY, NUMBER, PERSON, TIME
+from rag.kinds import ANY, DATE, DURATION, MONEY, NUMBER, PERSON, PLACE, RANK, TIME
 from rag.question import analyse, focus_nouns
 from rag.spans import spans
 from sourcechat.settings import Settings
@@ -23,6 +23,8 @@ pytestmark = pytest.mark.unit
     ("How long is the song?", "factual", DURATION),
     ("At what time does the museum open?", "factual", TIME),
     ("Who mastered the song?", "factual", PERSON),
+    ("Where did the runner place in 2023?", "factual", RANK),  # a position, where a verb ranks
+    ("Where did the band come from?", "factual", PLACE),
     ("Why did the council close the bridge?", "why", ANY),
     ("Is the song about domestic violence?", "yesno", ANY),
     ("Summarize the marathon report.", "summarize", ANY),
