@@ -451,10 +451,26 @@ def _passages(items: list[Evidence], limit: int = 3, floor: float = 0.75) -> lis
     for item in items:
         if len(chosen) == limit or item.score < floor * best:
             break
-        if any(item.sentence.text in c.context or c.sentence.text in item.sentence.text for c in chosen):
+        if any(item.sentence.text in c.context or c.sentence.text in item.sentence.text for c in chosen) \
+                or _repeats(item, chosen):
             continue
         chosen.append(item)
     return chosen
+
+
+SENTENCE_FLOOR = 0.75  # a why/how/describe reply adds a sentence scoring at least this share of the best one
+REPEAT_OVERLAP = 0.7  # share of content words two sentences have in common for one to repeat the other
+
+
+def _repeats(item: Evidence, chosen: list[Evidence]) -> bool:
+    """The sentence says what a chosen one says (another article's wording of the same fact): showing it
+    again would take the place of a sentence that adds something."""
+    mine = set(content_stems(item.sentence.text))
+    for c in chosen:
+        theirs = set(content_stems(c.sentence.text))
+        if mine and theirs and len(mine & theirs) / min(len(mine), len(theirs)) >= REPEAT_OVERLAP:
+            return True
+    return False
 
 
 def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
@@ -491,9 +507,10 @@ def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapsho
         following = snap.following(following)
     chosen = chosen or [best]
     for e in ordered[1:]:
-        if len(chosen) == 3 or ranks[id(e)] < 0.85 * ranks[id(best)]:
+        if len(chosen) == 3 or ranks[id(e)] < SENTENCE_FLOOR * ranks[id(best)]:
             break
-        if all(e.sentence.start != c.sentence.start or e.sentence.source != c.sentence.source for c in chosen):
+        if all(e.sentence.start != c.sentence.start or e.sentence.source != c.sentence.source for c in chosen) \
+                and not _repeats(e, chosen):
             chosen.append(e)
     decision.chosen = chosen
     decision.outcome = "sentences"
