@@ -11,8 +11,8 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.load import load_article
-from ingest.pipeline import source_files
+from ingest import load_article, source_files
+from sourcechat.contracts import Answer, Citation, Retrieved, RetrievedRef
 from sourcechat.errors import SourceError
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
@@ -40,12 +40,13 @@ class BaselinePipeline:
         started = time.perf_counter()
         hits = self.store.similarity_search_with_score(question, k=self.k)
         top = hits[0][0]
-        start = top.metadata.get("start_index", 0)
-        return {
-            "question": question, "answer": top.page_content, "text": top.page_content, "refused": False,
-            "citations": [{"n": 1, "source": top.metadata["source"], "title": top.metadata["title"],
-                           "quote": top.page_content, "start": start, "end": start + len(top.page_content)}],
-            "retrieved": [{"source": d.metadata["source"], "chunk_id": d.id, "rank": i, "score": round(1 - s, 5)}
-                          for i, (d, s) in enumerate(hits, start=1)],
-            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-        }
+        meta = Retrieved.of(top)
+        start = meta.start_index or 0
+        return Answer(
+            question=question, answer=top.page_content, text=top.page_content, refused=False, confidence=None,
+            citations=[Citation(n=1, source=meta.source, title=meta.title, quote=top.page_content, start=start,
+                                end=start + len(top.page_content))],
+            retrieved=[RetrievedRef(source=Retrieved.of(d).source, chunk_id=d.id, rank=i, score=round(1 - s, 5))
+                       for i, (d, s) in enumerate(hits, start=1)],
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        ).to_dict()

@@ -24,8 +24,7 @@ from sourcechat.settings import Settings
 
 def collect(settings: Settings, questions: list[dict]) -> list[tuple[dict, bool, bool]]:
     """(signals, answerable, correct) for each factual or unanswerable question that got a winning span."""
-    from rag import Assistant
-    from rag.answer import decide_factual
+    from rag import Assistant, decide_factual
 
     assistant = Assistant(eval_settings(settings))
     assistant.warm_up()
@@ -60,7 +59,7 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 4000, lr: f
 def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed among those shown (dev)."),
          max_false_refusal: float = typer.Option(0.03, help="Answerable questions the threshold may refuse (dev)."),
          out: Path = typer.Option(Path(__file__).resolve().parents[1] / "rag" / "calibration.json")) -> None:
-    from rag.answer import SIGNALS
+    from rag import SIGNALS
 
     settings = Settings()
     rows = collect(settings, load_questions(SPLITS["dev"]))

@@ -7,7 +7,6 @@ under new chunk ids first and its old chunks deleted after, so at every instant 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -24,6 +23,7 @@ from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
 from ingest.load import Article, file_hash, parse_article, parse_html
 from ingest.versions import VERSIONS_DIR, place, safe_name
 from sourcechat.audit import audit
+from sourcechat.contracts import ChunkMeta
 from sourcechat.errors import SourceError, UserError
 from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
 from sourcechat.settings import Settings
@@ -154,15 +154,15 @@ def fetch_url(url: str, settings: Settings) -> tuple[str, bytes]:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-def indexed_articles(collection) -> dict[str, dict]:
+def indexed_articles(collection) -> dict[str, ChunkMeta]:
     """source → metadata of its first chunk, for every article in the index."""
     got = get_all(collection, ["metadatas"], where={"chunk": 0})  # in pages: no SQLite variable limit
-    known: dict[str, dict] = {}
-    for meta in got["metadatas"]:
-        if meta["source"] in known:  # two versions: a write was cut short; rewrite it next time
-            known[meta["source"]] = {**meta, "file_hash": ""}
+    known: dict[str, ChunkMeta] = {}
+    for meta in map(ChunkMeta.from_chroma, got["metadatas"]):
+        if meta.source in known:  # two versions: a write was cut short; rewrite it next time
+            known[meta.source] = meta.model_copy(update={"file_hash": ""})
         else:
-            known[meta["source"]] = meta
+            known[meta.source] = meta
     return known
 
 
@@ -171,15 +171,13 @@ def _chunk_ids(source: str, content_hash: str, n: int) -> list[str]:
 
 
 def _metadatas(pending: _Pending, now: str) -> list[dict]:
+    """Each chunk's metadata, as the contract (`ChunkMeta`) defines it."""
     article = pending.article
     return [
-        {
-            "source": article.source, "title": article.title, "chunk": c.index,
-            "start": c.start, "end": c.end, "n_chunks": len(pending.chunks),
-            "content_hash": article.content_hash, "file_hash": file_hash(pending.data),
-            "ingested_at": now, "origin": pending.origin, "chunker": CHUNKER_VERSION,
-            "sentences": json.dumps([list(s) for s in c.sentences]),
-        }
+        ChunkMeta(source=article.source, title=article.title, chunk=c.index, start=c.start, end=c.end,
+                  n_chunks=len(pending.chunks), content_hash=article.content_hash, file_hash=file_hash(pending.data),
+                  ingested_at=now, origin=pending.origin, chunker=CHUNKER_VERSION,
+                  sentences=ChunkMeta.encode_sentences(c.sentences)).to_chroma()
         for c in pending.chunks
     ]
 
@@ -220,7 +218,7 @@ class _Job:
     failed: str = ""
 
 
-def _embed_and_write(collection, pending: list[_Pending], known: dict[str, dict], settings: Settings,
+def _embed_and_write(collection, pending: list[_Pending], known: dict[str, ChunkMeta], settings: Settings,
                      report: IngestReport, progress: Progress | None) -> bool:
     """Embed all changed articles' texts in calls of EMBED_CALL_TEXTS that span articles, and write finished
     articles in large batches. A failed call fails only the articles it carried; they keep their old chunks."""
@@ -257,7 +255,7 @@ def _embed_and_write(collection, pending: list[_Pending], known: dict[str, dict]
     return changed
 
 
-def _write_jobs(collection, jobs: list[_Job], known: dict[str, dict], settings: Settings,
+def _write_jobs(collection, jobs: list[_Job], known: dict[str, ChunkMeta], settings: Settings,
                 report: IngestReport) -> bool:
     """Write finished articles: sentence vectors, then all their chunks in one upsert, then drop old chunks."""
     for job in jobs:
@@ -291,18 +289,18 @@ def _write_jobs(collection, jobs: list[_Job], known: dict[str, dict], settings: 
     return True
 
 
-def _drop_previous(collection, item: _Pending, known: dict[str, dict], settings: Settings) -> None:
+def _drop_previous(collection, item: _Pending, known: dict[str, ChunkMeta], settings: Settings) -> None:
     """After the new version is written: delete the article's other chunks and its old sentence vectors."""
     article = item.article
     keep = set(_chunk_ids(article.source, article.content_hash, len(item.chunks)))
     stale = [i for i in get_all(collection, [], where={"source": article.source})["ids"] if i not in keep]
     delete_ids(collection, stale)
-    previous = known.get(article.source, {}).get("content_hash", "")
+    previous = known[article.source].content_hash if article.source in known else ""
     if previous and previous != article.content_hash:
         remove_vectors(settings, article.source, previous)
 
 
-def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
+def _stage(path: Path, origin: str, known: dict[str, ChunkMeta], settings: Settings,
            report: IngestReport) -> _Pending | None:
     """Read one file; None when it is unchanged or unreadable (then recorded in the report)."""
     try:
@@ -311,7 +309,7 @@ def _stage(path: Path, origin: str, known: dict[str, dict], settings: Settings,
         report.failed.append({"source": path.name, "error": f"cannot read it: {exc.strerror or exc}"})
         return None
     previous = known.get(path.name)
-    if previous and previous.get("file_hash") == file_hash(data) and previous.get("chunker") == CHUNKER_VERSION:
+    if previous and previous.file_hash == file_hash(data) and previous.chunker == CHUNKER_VERSION:
         report.unchanged += 1
         return None
     try:
@@ -383,8 +381,10 @@ def run_ingest(settings: Settings, targets: list[str] | None = None, progress: P
 
     collection = open_collection(settings, create=True)
     known = indexed_articles(collection)
-    pending = [p for path, origin in files if (p := _stage(path, origin or known.get(path.name, {}).get("origin", ""),
-                                                          known, settings, report))]
+    def origin_of(path: Path, origin: str) -> str:
+        return origin or (known[path.name].origin if path.name in known else "")
+
+    pending = [p for path, origin in files if (p := _stage(path, origin_of(path, origin), known, settings, report))]
     changed = _embed_and_write(collection, pending, known, settings, report, progress)
 
     if full:
@@ -423,7 +423,7 @@ def remove_article(settings: Settings, source: str, collection=None, bump: bool 
     ids = got["ids"]
     if ids:
         delete_ids(collection, ids)
-        for content_hash in {m.get("content_hash", "") for m in got["metadatas"]} - {""}:
+        for content_hash in {ChunkMeta.from_chroma(m).content_hash for m in got["metadatas"]} - {""}:
             remove_vectors(settings, source, content_hash)
         if bump:
             bump_generation(settings)

@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableLambda
 
 from rag.answer import Decision, decide
 from rag.evidence import Evidence
+from sourcechat.contracts import Answer, Citation, Retrieved, RetrievedRef
 from sourcechat.settings import Settings
 
 REFUSAL_PREFIX = "The sources don't say"
@@ -23,14 +24,16 @@ REFUSAL_PREFIX = "The sources don't say"
 def citation(n: int, evidence: Evidence) -> dict[str, Any]:
     s = evidence.sentence
     # verified: the quote is the article's own sentence (a generated reply's citations are checked instead)
-    return {"n": n, "source": s.source, "title": evidence.title, "quote": s.text, "start": s.start, "end": s.end,
-            "verified": True}
+    return Citation(n=n, source=s.source, title=evidence.title, quote=s.text, start=s.start, end=s.end).model_dump()
 
 
 def retrieved(docs: list) -> list[dict[str, Any]]:
-    return [{"source": d.metadata["source"], "chunk_id": d.id, "rank": d.metadata["rank"],
-             "score": round(float(d.metadata["score"]), 5), "dense": round(float(d.metadata["dense"]), 4)}
-            for d in docs]
+    refs = []
+    for d in docs:
+        meta = Retrieved.of(d)
+        refs.append(RetrievedRef(source=meta.source, chunk_id=d.id, rank=meta.rank, score=round(meta.score, 5),
+                                 dense=round(meta.dense, 4)).model_dump())
+    return refs
 
 
 def sources_block(citations: list[dict]) -> str:
@@ -45,9 +48,10 @@ def refusal(question: str, lacking: list[str], evidence: list[Evidence], docs: l
     lines = [f"{REFUSAL_PREFIX} {what}. The nearest passages:"]
     lines += [f"[{c['n']}] “{' '.join(c['quote'].split())}”" for c in cites]
     text = "\n".join(lines) + ("\n\n" + sources_block(cites) if cites else "")
-    return {"question": question, "answer": "", "text": text, "refused": True, "citations": cites,
-            "retrieved": retrieved(docs), "kind": kind, "confidence": 0.0,
-            "reason": reason or (f"not in the sources: {', '.join(lacking[:3])}" if lacking else "not in the sources")}
+    return Answer(question=question, answer="", text=text, refused=True, citations=cites, retrieved=retrieved(docs),
+                  kind=kind, confidence=0.0,
+                  reason=reason or (f"not in the sources: {', '.join(lacking[:3])}" if lacking else "not in the sources")
+                  ).to_dict()
 
 
 PASSAGES_PREFIX = "I found related passages but no answer I can vouch for"
@@ -77,9 +81,8 @@ def compose(question: str, decision: Decision, docs: list) -> dict[str, Any]:
     text = f"{body}\n\n{sources_block(cites)}" if cites else body
     answer = decision.answer if decision.outcome in {"answer", "conflict", "yesno"} else (
         decision.answer if decision.outcome in {"sentences", "summary"} else "")
-    return {"question": question, "answer": answer, "text": text, "refused": False, "citations": cites,
-            "retrieved": retrieved(docs), "kind": info.form, "confidence": round(decision.confidence, 3),
-            "reason": decision.reason}
+    return Answer(question=question, answer=answer, text=text, refused=False, citations=cites, retrieved=retrieved(docs),
+                  kind=info.form, confidence=round(decision.confidence, 3), reason=decision.reason).to_dict()
 
 
 def extractive_decision(x: dict, resources) -> Decision:

@@ -56,7 +56,7 @@ class Assistant:
 
         return (
             RunnablePassthrough.assign(info=RunnableLambda(
-                lambda x: analyse(x["question"], x["query"][len(x["question"]):], self.cache.similarity)))
+                lambda x: analyse(x["question"], x.get("borrowed", ""), self.cache.similarity)))
             | RunnablePassthrough.assign(search=RunnableLambda(search_text))
             | RunnablePassthrough.assign(vector=RunnableLambda(lambda x: self.retriever.embed(x["search"])))
             | RunnablePassthrough.assign(docs=RunnableLambda(retrieve))
@@ -94,8 +94,8 @@ class Assistant:
         started = time.perf_counter()
         question = self.validate(question)
         with self.corpus.pinned():  # no index yet: say so before loading any model; one view per question
-            query = condense_question(question, list(history or []))
-            result = self.chain.invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+            condensed = condense_question(question, list(history or []))
+            result = self.chain.invoke(condensed.chain_input(question, k or self.settings.top_k))
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if result.get("refused") or not result.get("answer"):
             log.info("%s %r: %s", "refused" if result.get("refused") else "passages only", question[:80],
@@ -110,8 +110,8 @@ class Assistant:
         started = time.perf_counter()
         question = self.validate(question)
         self.corpus.snapshot()
-        query = condense_question(question, list(history or []))
-        x = self.evidence_chain().invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+        condensed = condense_question(question, list(history or []))
+        x = self.evidence_chain().invoke(condensed.chain_input(question, k or self.settings.top_k))
         events = self.generator.events(x) if self.generator else iter([("result", self.answerer.invoke(x))])
         try:
             for kind, value in events:
@@ -126,6 +126,6 @@ class Assistant:
         feature contributions and the runners-up', and the reason for a refusal or a fallback."""
         question = self.validate(question)
         with self.corpus.pinned():
-            query = condense_question(question, list(history or []))
-            x = self.evidence_chain().invoke({"question": question, "query": query, "k": k or self.settings.top_k})
+            condensed = condense_question(question, list(history or []))
+            x = self.evidence_chain().invoke(condensed.chain_input(question, k or self.settings.top_k))
             return extractive_decision(x, self).explain()

@@ -8,6 +8,7 @@ together with the content words of the last question that named something.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from rag.text import QUESTION_WORDS, STOPWORDS, words
 
@@ -31,16 +32,27 @@ def _user_turns(history: list) -> list[str]:
     return turns
 
 
-def condense_question(question: str, history: list) -> str:
-    """The query to retrieve with: the question itself, or the question plus the earlier subject."""
+@dataclass(frozen=True)
+class Condensed:
+    """The query to retrieve with, and the words it borrowed from earlier turns (which guide scoring but
+    never block an answer), kept as a field rather than recovered by slicing the query."""
+    query: str
+    borrowed: str = ""
+
+    def chain_input(self, question: str, k: int) -> dict:
+        return {"question": question, "query": self.query, "borrowed": self.borrowed, "k": k}
+
+
+def condense_question(question: str, history: list) -> Condensed:
+    """The question itself, or the question plus the earlier subject when it points back ("it", "she")."""
     turns = _user_turns(history)
     if not turns:
-        return question
+        return Condensed(question)
     own = _content_words(question)
     if not _POINTERS.search(question) and len(own) >= 3:
-        return question
+        return Condensed(question)
     for earlier in reversed(turns):
         extra = [w for w in _content_words(earlier) if w not in own]
         if extra:
-            return f"{question} ({' '.join(extra)})"
-    return question
+            return Condensed(f"{question} ({' '.join(extra)})", " ".join(extra))
+    return Condensed(question)

@@ -15,6 +15,7 @@ from typing import Protocol
 from langchain_core.documents import Document
 
 from rag.text import words
+from sourcechat.contracts import Retrieved
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def retrieve_distinct(retriever: Retriever, query: str, vector: list[float], k: 
         if len(kept) >= k or len(docs) < wanted or wanted >= MAX_CANDIDATES:
             break
         wanted = min(wanted * WIDEN, MAX_CANDIDATES)
-    collapsed = sum(d.metadata["duplicates"] for d in kept)
+    collapsed = sum(Retrieved.of(d).duplicates for d in kept)
     if collapsed:
         log.debug("collapsed %d near-duplicate chunks into %d", collapsed, len(kept))
     return kept

@@ -8,7 +8,6 @@ the evidence, literally or as a close paraphrase ("suggested" for "recommended")
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,8 @@ from langchain_core.documents import Document
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
 from rag.text import STOPWORDS, content_stems, words
+from sourcechat.contracts import Retrieved
+from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import SentenceVectorReader
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
@@ -36,23 +37,23 @@ class Evidence:
 class VectorCache:
     """Embeddings of sentences and single words, computed once per process (they recur across questions)."""
 
+    MAX_VECTORS = 100_000  # about 150 MB of 384-float vectors
+
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._cache: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
+        self._cache: LRU[str, np.ndarray] = LRU(self.MAX_VECTORS)
         self._stored: SentenceVectorReader | None = None
 
     def vectors(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        """One row per text. The rows come from a lookup this call owns, so another thread evicting
+        entries meanwhile cannot make it fail."""
+        found = self._cache.get_many(dict.fromkeys(texts))
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            computed = embeddings(self.settings).embed_documents(missing)
-            with self._lock:
-                if len(self._cache) > 100_000:
-                    self._cache.clear()
-                self._cache.update(zip(missing, (np.asarray(v, dtype=np.float32) for v in computed)))
-        with self._lock:
-            return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+            computed = [np.asarray(v, dtype=np.float32) for v in embeddings(self.settings).embed_documents(missing)]
+            found.update(zip(missing, computed))
+            self._cache.put_many(zip(missing, computed))
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
 
     def sentence_vectors(self, items: list[tuple[str, Sentence]]) -> np.ndarray:
@@ -129,11 +130,11 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
     by_key: dict[tuple[str, int], Evidence] = {}
     for key, (sentence, doc) in pool.items():
         context = snap.neighbours(sentence)
-        by_key[key] = Evidence(sentence, doc.metadata.get("title", ""), context, 0.0,
-                               lexical_overlap(info, snap, sentence.text, context, cache, paraphrase,
-                                               doc.metadata.get("title", ""), shared,
+        meta = Retrieved.of(doc)
+        by_key[key] = Evidence(sentence, meta.title, context, 0.0,
+                               lexical_overlap(info, snap, sentence.text, context, cache, paraphrase, meta.title, shared,
                                                (snap.sentence_stems(sentence), snap.context_stems(sentence))),
-                               doc.metadata["rank"])
+                               meta.rank)
     items = list(by_key.values())
     if not items:
         return []

@@ -18,6 +18,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from rag.answerers import REFUSAL_PREFIX, citation, extractive_answer, refusal, retrieved
 from rag.verify import Verification, markers, strip_markers, verify_reply
+from sourcechat.contracts import Answer
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +137,14 @@ class GenerativeAnswerer:
         if not evidence or is_refusal(reply):
             result = refusal(x["question"], [], evidence, x["docs"], "the model found no answer in the evidence",
                              x["info"].form)
-            return {**result, **extra}
+            return Answer.model_validate({**result, **extra}).to_dict()
         check = verify_reply(reply, [e.sentence.text for e in evidence], self.resources.cache.vectors)
         if not check.any_verified:
             return self.fallback(x, check, extra)
         cites = [{**citation(n, evidence[n - 1]), "verified": ok} for n, ok in sorted(check.verified.items())]
-        return {"question": x["question"], "answer": short_answer(check), "text": reply_text(check, cites),
-                "refused": False, "citations": cites, "retrieved": retrieved(x["docs"]), "kind": x["info"].form,
-                "confidence": support_share(check), "reason": "", "verification": check.to_json(), **extra}
+        return Answer(question=x["question"], answer=short_answer(check), text=reply_text(check, cites), refused=False,
+                      citations=cites, retrieved=retrieved(x["docs"]), kind=x["info"].form,
+                      confidence=support_share(check), reason="", verification=check.to_json(), **extra).to_dict()
 
     def fallback(self, x: dict, check: Verification, extra: dict) -> dict[str, Any]:
         """No verified citation: the extractive answer, saying why."""
@@ -151,10 +152,11 @@ class GenerativeAnswerer:
         result = extractive_answer(x, self.resources)
         why = "; ".join(dict.fromkeys(s.reason for s in check.sentences if s.reason and s.reason != "no claim"))
         invalid = f"; invalid [n]: {', '.join(map(str, check.invalid))}" if check.invalid else ""
-        return {**result, **extra, "fallback": True, "verification": check.to_json(),
-                "text": f"{FALLBACK_NOTE}\n\n{result['text']}",
-                "reason": f"the {self.name} reply had no verified citation ({why or 'no citation'}{invalid}); "
-                          f"extractive answer shown" + (f" — {result['reason']}" if result.get("reason") else "")}
+        return Answer.model_validate({
+            **result, **extra, "fallback": True, "verification": check.to_json(),
+            "text": f"{FALLBACK_NOTE}\n\n{result['text']}",
+            "reason": f"the {self.name} reply had no verified citation ({why or 'no citation'}{invalid}); "
+                      f"extractive answer shown" + (f" — {result['reason']}" if result.get("reason") else "")}).to_dict()
 
 
 def short_answer(check: Verification) -> str:

@@ -13,7 +13,6 @@ questions are answered from the current one, and swapped in under a lock held on
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import math
 import threading
@@ -29,6 +28,7 @@ import numpy as np
 
 from rag.spelling import SpellingIndex
 from rag.text import content_stems, fold, words
+from sourcechat.contracts import ChunkMeta
 from sourcechat.settings import Settings
 from sourcechat.store import (
     current_generation,
@@ -69,7 +69,7 @@ class ArticleData:
     info: ArticleInfo
     ids: list[str]
     documents: list[str]
-    metadatas: list[dict]
+    metadatas: list[ChunkMeta]
     sentences_by_chunk: dict[str, list[Sentence]]
     tokens: list[list[str]]  # BM25 tokens of each chunk (title + text)
     sentence_stems: list[frozenset]  # content stems of each sentence, aligned with info.sentences
@@ -139,7 +139,7 @@ class Snapshot:
     generation: str
     ids: list[str]
     documents: list[str]
-    metadatas: list[dict]
+    metadatas: list[ChunkMeta]
     articles: dict[str, ArticleInfo]
     sentences_by_chunk: Any  # chunk id → list[Sentence] (a mapping with .get)
     bm25: bm25s.BM25 | None
@@ -232,23 +232,23 @@ class Snapshot:
 # --- building a view ---------------------------------------------------------------------------------
 
 
-def _article_data(source: str, ids: list[str], documents: list[str], metadatas: list[dict]) -> ArticleData:
+def _article_data(source: str, ids: list[str], documents: list[str], metadatas: list[ChunkMeta]) -> ArticleData:
     """One article's rows (chunks) → its text (reassembled from offsets), sentences, stems and tokens."""
-    rows = sorted(range(len(ids)), key=lambda i: metadatas[i]["start"])
-    length = max(metadatas[i]["end"] for i in rows)
+    rows = sorted(range(len(ids)), key=lambda i: metadatas[i].start)
+    length = max(metadatas[i].end for i in rows)
     buffer = [" "] * length
     for i in rows:
-        start = metadatas[i]["start"]
+        start = metadatas[i].start
         buffer[start:start + len(documents[i])] = documents[i]
     text = "".join(buffer)
     first = metadatas[rows[0]]
-    hashes = "+".join(sorted({m.get("content_hash", "") for m in metadatas}))
-    info = ArticleInfo(source, first["title"], text, first["n_chunks"], first["ingested_at"], first.get("origin", ""),
+    hashes = "+".join(sorted({m.content_hash for m in metadatas}))
+    info = ArticleInfo(source, first.title, text, first.n_chunks, first.ingested_at, first.origin,
                        content_hash=hashes)
     seen: set[int] = set()
     sentences_by_chunk: dict[str, list[Sentence]] = {}
     for i in rows:
-        spans = json.loads(metadatas[i].get("sentences") or "[]")
+        spans = metadatas[i].sentence_spans()
         chunk_sentences = [Sentence(source, s, e, text[s:e], ids[i]) for s, e in spans]
         sentences_by_chunk[ids[i]] = chunk_sentences
         for sentence in chunk_sentences:
@@ -261,7 +261,7 @@ def _article_data(source: str, ids: list[str], documents: list[str], metadatas: 
         key=(source, hashes), info=info,
         ids=[ids[i] for i in rows], documents=[documents[i] for i in rows], metadatas=[metadatas[i] for i in rows],
         sentences_by_chunk=sentences_by_chunk,
-        tokens=[content_stems(f"{metadatas[i]['title']} {documents[i]}") for i in rows],
+        tokens=[content_stems(f"{metadatas[i].title} {documents[i]}") for i in rows],
         sentence_stems=[frozenset(content_stems(s.text)) for s in info.sentences],
         stems=frozenset(content_stems(info.title + " " + info.text)),
         title_stems=frozenset(content_stems(info.title)),
@@ -271,8 +271,8 @@ def _article_data(source: str, ids: list[str], documents: list[str], metadatas: 
 
 def _group_rows(got: dict[str, list]) -> dict[str, tuple[list, list, list]]:
     grouped: dict[str, tuple[list, list, list]] = {}
-    for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-        rows = grouped.setdefault(meta["source"], ([], [], []))
+    for cid, doc, meta in zip(got["ids"], got["documents"], map(ChunkMeta.from_chroma, got["metadatas"])):
+        rows = grouped.setdefault(meta.source, ([], [], []))
         rows[0].append(cid)
         rows[1].append(doc)
         rows[2].append(meta)
@@ -282,8 +282,8 @@ def _group_rows(got: dict[str, list]) -> dict[str, tuple[list, list, list]]:
 def _article_keys(collection) -> dict[str, tuple[str, str]]:
     """source → (source, content hashes) of every article in the index: chunk 0 of each, read in pages."""
     hashes: dict[str, set[str]] = {}
-    for meta in get_all(collection, ["metadatas"], where={"chunk": 0})["metadatas"]:
-        hashes.setdefault(meta["source"], set()).add(meta.get("content_hash", ""))
+    for meta in map(ChunkMeta.from_chroma, get_all(collection, ["metadatas"], where={"chunk": 0})["metadatas"]):
+        hashes.setdefault(meta.source, set()).add(meta.content_hash)
     return {source: (source, "+".join(sorted(h))) for source, h in hashes.items()}
 
 

@@ -66,7 +66,7 @@ class HybridRetriever(BaseRetriever):
             if not snap.has(chunk_id):  # written after this snapshot; picked up at the next one
                 continue
             i = snap.position(chunk_id)
-            meta = dict(snap.metadatas[i], rank=rank, score=fused[chunk_id],
+            meta = dict(snap.metadatas[i].to_chroma(), rank=rank, score=fused[chunk_id],
                         dense=dense_sim.get(chunk_id, 0.0), bm25=bm25_score.get(chunk_id, 0.0))
             docs.append(Document(id=chunk_id, page_content=snap.documents[i], metadata=meta))
         return docs

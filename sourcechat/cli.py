@@ -162,8 +162,7 @@ def ask(
         from rag import Assistant
 
         assistant = Assistant(settings)
-        assistant.validate(question)
-        result = assistant.ask(question, k=k)
+        result = assistant.ask(question, k=k)  # ask validates the question (once, before any model runs)
         if as_json:
             if explain:
                 result["explain"] = assistant.explain(question, k=k)

@@ -121,3 +121,55 @@ def test_metrics_score_short_answers_passages_and_refusals():
     assert m["answer_accuracy"] == 0.5 and m["answer_in_reply"] == 1.0 and m["refusal_accuracy"] == 1.0
     assert m["confidently_wrong"] == 0.0 and m["false_refusal_rate"] == 0.0
     assert contains_answer("It was Emerson Mancini.", ["emerson mancini"]) and normalise("The  Cost!") == "cost"
+
+
+def test_chunk_metadata_round_trips_through_the_contract():
+    from sourcechat.contracts import ChunkMeta
+
+    meta = ChunkMeta(source="a.md", title="A", chunk=0, start=0, end=120, n_chunks=2,
+                     sentences=ChunkMeta.encode_sentences([(0, 40), (41, 120)]))
+    stored = meta.to_chroma()
+    assert all(isinstance(v, (str, int, float, bool)) for v in stored.values())  # Chroma takes scalars only
+    back = ChunkMeta.from_chroma({**stored, "added_by_a_later_version": 1})
+    assert back == meta and back.sentence_spans() == [(0, 40), (41, 120)]
+    with pytest.raises(ValidationError):
+        ChunkMeta.from_chroma({"source": "a.md"})  # a chunk without offsets is refused, not half-read
+
+
+def test_the_answer_contract_defines_the_json_shape():
+    from sourcechat.contracts import Answer, Citation
+
+    cite = Citation(n=1, source="a.md", title="A", quote="It rained.", start=0, end=10)
+    extractive = Answer(question="q", answer="rain", text="rain [1]", citations=[cite], confidence=0.9).to_dict()
+    assert set(extractive) == {"question", "answer", "text", "refused", "citations", "retrieved", "kind",
+                               "confidence", "reason"}
+    assert extractive["citations"][0]["verified"] is True
+    generated = Answer(question="q", text="t", answerer="llamacpp", tokens=3).to_dict()
+    assert generated["answerer"] == "llamacpp" and "fallback" in generated
+    with pytest.raises(ValidationError):
+        Citation(n=1, source="a.md", title="A", quote="x", start=0, end=1, page=3)  # no field outside the contract
+
+
+def test_the_shared_cache_is_bounded_and_safe_under_threads():
+    import threading
+
+    from sourcechat.lru import LRU
+
+    cache: LRU[int, int] = LRU(100)
+    errors: list[Exception] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(2000):
+                cache.put_many([(offset + i, i)])
+                found = cache.get_many([offset + i, offset + i - 50])
+                assert found.get(offset + i, i) == i  # what a lookup returns stays valid after evictions
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n * 10_000,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(cache) == 100
