@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableLambda
 
 from rag.answer import Decision, decide
 from rag.evidence import Evidence
+from rag.resources import Resources
 from sourcechat.contracts import Answer, Citation, Retrieved, RetrievedRef
 from sourcechat.settings import Settings
 
@@ -85,17 +86,17 @@ def compose(question: str, decision: Decision, docs: list) -> dict[str, Any]:
                   kind=info.form, confidence=round(decision.confidence, 3), reason=decision.reason).to_dict()
 
 
-def extractive_decision(x: dict, resources) -> Decision:
+def extractive_decision(x: dict, resources: Resources) -> Decision:
     return decide(x["info"], x["evidence"], resources.corpus.snapshot(), resources.cache, resources.settings)
 
 
-def extractive_answer(x: dict, resources) -> dict[str, Any]:
+def extractive_answer(x: dict, resources: Resources) -> dict[str, Any]:
     return compose(x["question"], extractive_decision(x, resources), x["docs"])
 
 
 # --- generative backends: rag/backends.py (the table), rag/generate.py (streaming, verification) -----
 
-def make_answerer(settings: Settings, resources, model: BaseChatModel | None = None):
+def make_answerer(settings: Settings, resources: Resources, model: BaseChatModel | None = None):
     """The answerer SOURCECHAT_ANSWERER names (or one over `model`, any LangChain chat model), as
     (runnable, generative answerer or None). `resources`: what answering reads (corpus snapshot, vector
     cache, settings), not the Assistant."""

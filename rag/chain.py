@@ -20,6 +20,7 @@ from rag.dedupe import retrieve_distinct
 from rag.evidence import VectorCache, select_evidence
 from rag.index import CorpusIndex
 from rag.question import analyse
+from rag.resources import Resources
 from rag.retrieve import HybridRetriever
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
@@ -35,8 +36,9 @@ class Assistant:
         self.corpus = CorpusIndex(settings)
         self.retriever = HybridRetriever(settings=settings, corpus=self.corpus, k=settings.top_k)
         self.cache = VectorCache(settings)
-        # reads .corpus, .cache, .settings; `generator` is the generative answerer (None: extractive)
-        self.answerer, self.generator = make_answerer(settings, self, chat_model)
+        # what answering reads, and nothing else of the Assistant; `generator`: the generative answerer, if any
+        self.resources = Resources(self.corpus, self.cache, settings)
+        self.answerer, self.generator = make_answerer(settings, self.resources, chat_model)
         self.chain = self.build_chain()
 
     def build_chain(self) -> Runnable:
@@ -128,4 +130,4 @@ class Assistant:
         with self.corpus.pinned():
             condensed = condense_question(question, list(history or []))
             x = self.evidence_chain().invoke(condensed.chain_input(question, k or self.settings.top_k))
-            return extractive_decision(x, self).explain()
+            return extractive_decision(x, self.resources).explain()

@@ -17,6 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
 
 from rag.answerers import REFUSAL_PREFIX, citation, extractive_answer, refusal, retrieved
+from rag.resources import Resources
 from rag.verify import Verification, markers, strip_markers, verify_reply
 from sourcechat.contracts import Answer
 
@@ -85,7 +86,7 @@ class Generation:
 class GenerativeAnswerer:
     """`resources`: what the extractive fallback and verification read (corpus, cache, settings)."""
 
-    def __init__(self, model: BaseChatModel, resources, name: str = "llm"):
+    def __init__(self, model: BaseChatModel, resources: Resources, name: str = "llm"):
         self.model = model
         self.resources = resources
         self.name = name
