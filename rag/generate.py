@@ -142,7 +142,8 @@ class GenerativeAnswerer:
         check = verify_reply(reply, [e.sentence.text for e in evidence], self.resources.cache.vectors)
         if not check.any_verified:
             return self.fallback(x, check, extra)
-        cites = [{**citation(n, evidence[n - 1]), "verified": ok} for n, ok in sorted(check.verified.items())]
+        cites = [{**citation(n, evidence[n - 1]), "verified": ok, "inferred": n in check.inferred}
+                 for n, ok in sorted(check.verified.items())]
         return Answer(question=x["question"], answer=short_answer(check), text=reply_text(check, cites), refused=False,
                       citations=cites, retrieved=retrieved(x["docs"]), kind=x["info"].form,
                       confidence=support_share(check), reason="", verification=check.to_json(), **extra).to_dict()
@@ -185,6 +186,6 @@ def reply_text(check: Verification, cites: list[dict]) -> str:
                      + "\n".join(f"- {s}" for s in flagged))
     if check.invalid:
         parts.append(f"Invalid citations (no such evidence): {', '.join(f'[{n}]' for n in check.invalid)}")
-    parts.append("\n".join(f"[{c['n']}] {c['title']} — {c['source']} ({'verified' if c['verified'] else 'NOT verified'})"
-                           for c in cites))
+    parts.append("\n".join(f"[{c['n']}] {c['title']} — {c['source']} ({'verified' if c['verified'] else 'NOT verified'}"
+                           f"{'; attributed: the model cited nothing' if c.get('inferred') else ''})" for c in cites))
     return "\n\n".join(parts)

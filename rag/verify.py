@@ -11,7 +11,9 @@ A model's `[n]` is a claim, not a fact. Each reply sentence is checked:
      nothing: article text is data, and a reply that obeys it is not backed by the sources.
 A citation `[n]` is verified when a sentence that cites it explicitly passes 2–4 against sentence n.
 A sentence without a marker is checked against everything the reply cites (a short answer line above
-its quoted sentence, typically).
+its quoted sentence, typically). A reply with no marker at all (small models often drop them) has each
+claim attributed to the evidence sentence that supports it best, if one passes 2–4: that citation is
+*inferred* (marked so), verified by the same thresholds, never invented for an unsupported claim.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class SentenceCheck:
     lexical: float = 0.0
     semantic: float = 0.0
     reason: str = ""
+    inferred: int | None = None  # the evidence this unmarked claim was attributed to
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Verification:
     verified: dict[int, bool] = field(default_factory=dict)  # each valid [n] cited → verified or not
     invalid: list[int] = field(default_factory=list)
     instructions: list[int] = field(default_factory=list)  # evidence numbers that read as instructions
+    inferred: list[int] = field(default_factory=list)  # citations attributed to an unmarked reply
 
     @property
     def any_verified(self) -> bool:
@@ -111,6 +115,7 @@ class Verification:
         return {"sentences": [asdict(s) for s in self.sentences], "invalid_citations": self.invalid,
                 "instruction_evidence": self.instructions,
                 "verified_citations": sorted(n for n, ok in self.verified.items() if ok),
+                "inferred_citations": self.inferred,
                 "thresholds": {"lexical": LEXICAL_SUPPORT, "semantic": SEMANTIC_SUPPORT, "lexical_floor": LEXICAL_FLOOR}}
 
 
@@ -159,11 +164,30 @@ class Verifier:
                                 if all(n in self.instructions for n in against) else "not supported by what it cites")
         return SentenceCheck(sentence, valid, invalid, ok, lex, sem, reason)
 
+    def attribute(self, sentence: str) -> SentenceCheck:
+        """An unmarked claim in a reply without markers: the evidence that supports it best, if any does."""
+        claim = strip_markers(sentence)
+        if not content_stems(claim):
+            return SentenceCheck(sentence, [], [], True, reason="no claim")
+        everything = list(range(1, len(self.evidence) + 1))
+        ok, lex, sem, best = self.support(claim, everything)
+        if ok and best is not None and self.quotes_found(sentence, [best]):
+            return SentenceCheck(sentence, [], [], True, lex, sem, inferred=best)
+        return SentenceCheck(sentence, [], [], False, lex, sem, reason="cites nothing, and no evidence sentence supports it")
+
     def verify(self, reply: str) -> Verification:
         sentences = split_reply(reply)
         reply_cites = list(dict.fromkeys(n for s in sentences for n in markers(s) if 1 <= n <= len(self.evidence)))
         result = Verification(instructions=list(self.instructions))
+        unmarked = not any(markers(s) for s in sentences)
         for sentence in sentences:
+            if unmarked:
+                check = self.attribute(sentence)
+                result.sentences.append(check)
+                if check.inferred is not None:
+                    result.verified[check.inferred] = True
+                    result.inferred += [check.inferred] if check.inferred not in result.inferred else []
+                continue
             check = self.check(sentence, reply_cites)
             result.sentences.append(check)
             result.invalid += [n for n in check.invalid if n not in result.invalid]

@@ -79,6 +79,7 @@ class Citation(BaseModel):
     start: int
     end: int
     verified: bool = True  # an extracted quote is the article's own sentence; a generated reply's are checked
+    inferred: bool = False  # the model cited nothing: attributed to the sentence that supports its claim
 
 
 class RetrievedRef(BaseModel):

@@ -173,3 +173,19 @@ def test_the_shared_cache_is_bounded_and_safe_under_threads():
     for t in threads:
         t.join()
     assert not errors and len(cache) == 100
+
+
+def test_an_unmarked_reply_is_attributed_only_to_evidence_that_supports_it():
+    """A model that drops its [n] markers: each claim is attributed to the evidence sentence that supports
+    it (an inferred citation); a claim nothing supports gets none."""
+    import numpy as np
+
+    from rag.verify import verify_reply
+
+    evidence = ["The song was mastered by Mike Bozzi at Bernie Grundman Mastering.",
+                "It debuted at number 16 on the Billboard Hot 100."]
+    unrelated = lambda texts: np.eye(len(texts), 8)  # noqa: E731  orthogonal vectors: only words can support
+    check = verify_reply("Mike Bozzi mastered the song at Bernie Grundman Mastering.", evidence, unrelated)
+    assert check.verified == {1: True} and check.inferred == [1]
+    check = verify_reply("The song won a Grammy for its producer.", evidence, unrelated)
+    assert not check.any_verified and not check.inferred and check.unsupported()
