@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-import ingest.pipeline as pipeline
 from ingest import run_ingest
 from rag import Assistant
 from sourcechat.store import open_collection
@@ -30,15 +29,15 @@ def test_first_ingest_stores_every_article_with_metadata(fresh):
     assert open_collection(fresh).configuration["hnsw"]["space"] == "cosine"
 
 
-def test_reingest_of_unchanged_articles_embeds_nothing(fresh, monkeypatch):
+def test_reingest_of_unchanged_articles_embeds_nothing(fresh):
     run_ingest(fresh)
     before = sorted(open_collection(fresh).get(include=[])["ids"])
 
-    def no_model(*_a, **_k):
-        raise AssertionError("the embedding model was loaded for unchanged articles")
+    class NoModel:
+        def embed_documents(self, texts):
+            raise AssertionError("the embedding model was used for unchanged articles")
 
-    monkeypatch.setattr(pipeline, "embeddings", no_model)
-    report = run_ingest(fresh)
+    report = run_ingest(fresh, embedder=NoModel())
     assert (report.added, report.updated, report.unchanged, report.chunks) == (0, 0, 4, 0)
     assert sorted(open_collection(fresh).get(include=[])["ids"]) == before
 
@@ -70,28 +69,25 @@ def test_bad_files_are_reported_and_skipped(fresh):
     assert all(f["error"] and "\n" not in f["error"] for f in report.failed)
 
 
-def test_a_failing_run_leaves_the_previous_index_answering(fresh, monkeypatch):
+def test_a_failing_run_leaves_the_previous_index_answering(fresh):
     run_ingest(fresh)
     count = open_collection(fresh).count()
     for name in (ESSAY, WIKI):
         p = fresh.sources_dir / name
         p.write_text(p.read_text(encoding="utf-8") + "\nAn added closing line.\n", encoding="utf-8")
-    real = pipeline.embeddings(fresh)
 
     class Exploding:
         def embed_documents(self, texts):
             raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(pipeline, "embeddings", lambda s: Exploding())
-    report = run_ingest(fresh)
+    report = run_ingest(fresh, embedder=Exploding())
     assert report.updated == 0 and len(report.failed) == 2
     assert open_collection(fresh).count() == count
-    monkeypatch.setattr(pipeline, "embeddings", lambda s: real)
     result = Assistant(fresh).ask("When was the song released?")
     assert not result["refused"] and "2022" in result["text"]
 
 
-def test_an_interrupted_run_leaves_the_previous_index_answering(fresh, monkeypatch):
+def test_an_interrupted_run_leaves_the_previous_index_answering(fresh):
     run_ingest(fresh)
     ids = sorted(open_collection(fresh).get(include=[])["ids"])
     p = fresh.sources_dir / WIKI
@@ -101,11 +97,9 @@ def test_an_interrupted_run_leaves_the_previous_index_answering(fresh, monkeypat
         def embed_documents(self, texts):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "embeddings", lambda s: Interrupted())
     with pytest.raises(KeyboardInterrupt):
-        run_ingest(fresh)
+        run_ingest(fresh, embedder=Interrupted())
     assert sorted(open_collection(fresh).get(include=[])["ids"]) == ids
-    monkeypatch.undo()
     assert Assistant(fresh).ask("How long is the song?")["answer"] == "5:41"
 
 
