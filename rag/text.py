@@ -11,6 +11,8 @@ from pathlib import Path
 
 import Stemmer
 
+from sourcechat.lru import LRU
+
 _stemmer = Stemmer.Stemmer("english")
 _stem_lock = threading.Lock()
 
@@ -101,20 +103,15 @@ def nlp():
         return _nlp
 
 
-_doc_cache: dict[str, object] = {}
-_doc_lock = threading.Lock()
+_doc_cache: LRU[str, object] = LRU(20_000)  # parses of sentences and questions
 
 
 def parse(text: str):
-    """A spaCy Doc, cached: evidence sentences recur across questions."""
-    with _doc_lock:
-        doc = _doc_cache.get(text)
+    """A spaCy Doc, cached (bounded LRU): evidence sentences recur across questions."""
+    doc = _doc_cache.get_many([text]).get(text)
     if doc is None:
         pipeline = nlp()
         with _nlp_lock:  # spaCy pipelines are not documented as thread-safe
             doc = pipeline(text)
-        with _doc_lock:
-            if len(_doc_cache) > 20000:
-                _doc_cache.clear()
-            _doc_cache[text] = doc
+        _doc_cache.put_many([(text, doc)])
     return doc
