@@ -385,7 +385,9 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         return decision
     cands = score_candidates(info, items, snap, cache)
     if not cands:
-        decision.outcome = "passages"
+        # a question that names its kind ("in what year", "how many") asks for a value no sentence gives:
+        # the sources don't say it (on dev: 3 unanswerable questions in 5); an untyped one gets the passages
+        decision.outcome = "refuse" if info.typed else "passages"
         decision.reason = f"the evidence holds no span of the expected kind ({', '.join(info.expects)})"
         decision.chosen = _passages(items, floor=0.0)
         return decision

@@ -130,6 +130,9 @@ class Answer(BaseModel):
         for ref in out["retrieved"]:
             if ref["dense"] is None:
                 del ref["dense"]
+        for cite in out["citations"]:
+            if not cite["inferred"]:
+                del cite["inferred"]  # only an attributed citation says so
         return out
 
 
