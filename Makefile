@@ -59,10 +59,11 @@ eval: install
 bench: install
 	$(BIN)/python -m eval.bench
 
-# Issue 11's ratios on synthetic collections (eval/synth.py); SIZES="1000 10000 100000" for more.
-SIZES ?= 1000
+# Issue 11's ratios on synthetic collections (eval/synth.py): 1k and 10k articles; BIG=1 adds 100k.
+# Writes eval/out/scale.md, scale.json and scale.png.
+SIZES ?= 1000 10000
 bench-scale: install
-	$(BIN)/python -m eval.bench --scale $(SIZES)
+	$(BIN)/python -m eval.bench --scale $(SIZES) $(if $(BIG),--big)
 
 clean:
 	rm -rf $(VENV) .sourcechat eval/out

@@ -85,7 +85,8 @@ def _ingest_vs_encode(settings: Settings) -> dict:
     from ingest import run_ingest
     from ingest.chunk import chunk_article
     from ingest.load import parse_article
-    from ingest.pipeline import EMBED_CALL_TEXTS, _embed_texts, _Pending, _sentence_texts, source_files
+    from ingest.pipeline import EMBED_CALL_TEXTS, WORD_CALL_TEXTS, _embed_texts, _Pending, _sentence_texts, source_files
+    from rag.text import paraphrase_words
     from sourcechat.store import embeddings
 
     model = embeddings(settings)
@@ -94,16 +95,22 @@ def _ingest_vs_encode(settings: Settings) -> dict:
     report = run_ingest(settings)
     ingest_s = time.perf_counter() - started
     texts: list[str] = []
+    vocabulary: set[str] = set()
     for path in source_files(settings.sources_dir):
         article = parse_article(path.name, path.read_bytes())
         pending = _Pending(path, b"", article, chunk_article(article, settings.chunk_chars,
                                                              settings.chunk_overlap_sentences), "added")
         texts += _embed_texts(pending) + _sentence_texts(pending)
-    started = time.perf_counter()
+        vocabulary |= paraphrase_words(f"{article.title}\n{article.text}")
+    word_list = sorted(vocabulary)
+    started = time.perf_counter()  # the same texts ingest embeds: chunks, sentences, then the new words
     for i in range(0, len(texts), EMBED_CALL_TEXTS):
         model.embed_documents(texts[i:i + EMBED_CALL_TEXTS])
+    for i in range(0, len(word_list), WORD_CALL_TEXTS):
+        model.embed_documents(word_list[i:i + WORD_CALL_TEXTS])
     encode_s = time.perf_counter() - started
-    return {"ingest_articles": report.added, "ingest_texts": len(texts), "ingest_s": round(ingest_s, 2),
+    return {"ingest_articles": report.added, "ingest_texts": len(texts), "ingest_words": len(word_list),
+            "ingest_s": round(ingest_s, 2),
             "raw_encode_s": round(encode_s, 2), "ingest_over_encode_throughput": round(encode_s / ingest_s, 2)}
 
 
@@ -172,17 +179,65 @@ def scale(n_articles: int, n_questions: int) -> dict:
     return out
 
 
+SCALE_COLUMNS = [  # (key in a scale() row, column heading)
+    ("articles", "articles"), ("chunks", "chunks"), ("bare_p50_ms", "bare p50 ms"),
+    ("warm_p50_ms", "warm p50 ms"), ("warm_p95_ms", "warm p95 ms"), ("warm_over_bare", "warm ÷ bare"),
+    ("first_p50_ms", "first-time p50 ms"), ("first_p95_ms", "first-time p95 ms"),
+    ("first_over_bare", "first-time ÷ bare"), ("add_one_to_answer_s", "add one → answer s"),
+    ("full_view_build_s", "full view build s"), ("start_up_s", "serve start-up s"),
+    ("rss_after_warm_mb", "RSS after warm-up MB"), ("peak_rss_mb", "peak RSS MB"), ("disk_mb", "disk MB"),
+    ("ingest_over_encode_throughput", "ingest ÷ encode"),
+]
+
+
+def write_scale_report(rows: list[dict], out: Path) -> None:
+    """scale.json, a Markdown table (one row per size) and scale.png: cost against collection size."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=lambda r: r["articles"])
+    (out / "scale.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    lines = ["| " + " | ".join(h for _, h in SCALE_COLUMNS) + " |", "|" + "---|" * len(SCALE_COLUMNS)]
+    lines += ["| " + " | ".join(str(r.get(k, "")) for k, _ in SCALE_COLUMNS) + " |" for r in rows]
+    (out / "scale.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["articles"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in (("bare_p50_ms", "bare floor p50"), ("warm_p50_ms", "warm ask p50"),
+                       ("first_p50_ms", "first-time ask p50")):
+        left.plot(sizes, [r[key] for r in rows], marker="o", label=label)
+    left.set(xscale="log", yscale="log", xlabel="articles", ylabel="ms", title="question latency")
+    left.legend()
+    right.plot(sizes, [r["rss_after_warm_mb"] / 1024 for r in rows], marker="o", label="RSS after warm-up (GB)")
+    right.plot(sizes, [r["full_view_build_s"] for r in rows], marker="o", label="full view build (s)")
+    right.plot(sizes, [r["add_one_to_answer_s"] for r in rows], marker="o", label="add one → answer (s)")
+    right.set(xscale="log", yscale="log", xlabel="articles", title="memory and updates")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(out / "scale.png", dpi=110)
+    plt.close(fig)
+
+
 def cli() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, nargs="*", help="collection sizes in articles (e.g. 1000 10000)")
     parser.add_argument("--questions", type=int, default=60, help="dev questions asked per size")
+    parser.add_argument("--out", type=Path, default=Path("eval/out"), help="where scale.md/.json/.png go")
+    parser.add_argument("--big", action="store_true", help="add a 100,000-article collection to the sizes")
     args = parser.parse_args()
-    if args.scale is None:
+    if args.scale is None and not args.big:
         return main()
-    for n in args.scale or [1000]:
-        print(json.dumps(scale(n, args.questions)), flush=True)
+    rows = []
+    for n in (args.scale or [1000]) + ([100_000] if args.big else []):
+        rows.append(scale(n, args.questions))
+        print(json.dumps(rows[-1]), flush=True)
+        write_scale_report(rows, args.out)  # after every size, so a long run leaves what it measured
+    print(f"wrote {args.out / 'scale.md'} and {args.out / 'scale.png'}")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ import re
 
 import numpy as np
 
+from rag.text import paraphrase_words
 from sourcechat.sentence_vectors import read_vectors, vector_file, write_vectors
 from sourcechat.settings import Settings
 from sourcechat.store import PAGE_SIZE, bump_generation, get_all, open_collection
+from sourcechat.word_vectors import WordVectorStore
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ def add_copies(settings: Settings, n_articles: int, swap_share: float = 0.15, no
     names = sorted(s for s in pool if not s.startswith("synth_"))
     collection = open_collection(settings)
     batch: dict[str, list] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+    made_up: set[str] = set()
     written = 0
     for i in range(start, start + n_articles):
         template = pool[names[i % len(names)]]
@@ -76,15 +79,19 @@ def add_copies(settings: Settings, n_articles: int, swap_share: float = 0.15, no
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         first = template["metadatas"][0]
         title = f"{_swap_words(first['title'], swaps)} ({i})"
+        made_up.update(paraphrase_words(title))
         _copy_sentence_vectors(settings, template, source, content_hash, title, nprng, noise)
         for cid, doc, meta, vector in zip(ids, template["documents"], template["metadatas"], vectors):
             batch["ids"].append(cid)
             batch["documents"].append(_swap_words(doc, swaps))
+            made_up.update(paraphrase_words(batch["documents"][-1]))  # "xqzt's", "well-xqzt" too
             batch["metadatas"].append({**meta, "source": source, "title": title, "content_hash": content_hash,
                                        "file_hash": content_hash, "origin": "synthetic"})
             batch["embeddings"].append(vector)
         if len(batch["ids"]) >= PAGE_SIZE:
+            _store_made_up_words(settings, made_up, nprng)
             written += _flush(collection, batch)
+    _store_made_up_words(settings, made_up, nprng)
     written += _flush(collection, batch)
     if bump:
         bump_generation(settings)
@@ -103,6 +110,18 @@ def _copy_sentence_vectors(settings: Settings, template: dict[str, list], source
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     starts = sorted(positions, key=lambda p: positions[p])
     write_vectors(vector_file(settings, source, content_hash, title), starts, vectors)
+
+
+def _store_made_up_words(settings: Settings, made_up: set[str], nprng: np.random.Generator) -> None:
+    """Made-up words go into the word table as ingest would put them (sourcechat.word_vectors), with random
+    unit vectors (a made-up word means nothing, so it paraphrases nothing). Every copy makes up its own
+    words, so the vocabulary grows linearly with the collection: a pessimistic stand-in for real text."""
+    store = WordVectorStore(settings)
+    new = store.missing(made_up)  # the real words are stored already: only made-up ones are new
+    if new:
+        vectors = nprng.normal(0.0, 1.0, (len(new), 384)).astype(np.float32)
+        store.append(new, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    made_up.clear()
 
 
 def _flush(collection, batch: dict[str, list]) -> int:

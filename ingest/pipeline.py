@@ -28,6 +28,7 @@ from sourcechat.errors import SourceError, UserError
 from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
 from sourcechat.settings import Settings
 from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
+from sourcechat.word_vectors import WordVectorStore
 
 Progress = Callable[[int, int, str], None]
 
@@ -233,6 +234,7 @@ def _embed_and_write(collection, pending: list[_Pending], known: dict[str, Chunk
     if not jobs:
         return False
     model = embedder or embeddings(settings)
+    _store_new_words(pending, settings, model)
     queue = [(job, i) for job in jobs for i in range(len(job.texts))]
     ready: list[_Job] = [job for job in jobs if not job.texts]
     for job in ready:
@@ -257,6 +259,30 @@ def _embed_and_write(collection, pending: list[_Pending], known: dict[str, Chunk
             ready = []
     changed |= _write_jobs(collection, ready, known, settings, report)
     return changed
+
+
+WORD_CALL_TEXTS = 256  # single words are short: larger calls
+
+
+def _store_new_words(pending: list[_Pending], settings: Settings, model: Embedder) -> int:
+    """Embed the words of the changed articles that the word table does not hold yet, and append them
+    (sourcechat.word_vectors). Optional data: a failure here is logged and the ingest goes on (those words
+    are then embedded at question time, as before)."""
+    from rag.text import paraphrase_words
+
+    store = WordVectorStore(settings)
+    vocabulary: set[str] = set()
+    for item in pending:
+        vocabulary |= paraphrase_words(f"{item.article.title}\n{item.article.text}")
+    new = store.missing(vocabulary)
+    try:
+        for offset in range(0, len(new), WORD_CALL_TEXTS):
+            batch = new[offset:offset + WORD_CALL_TEXTS]
+            store.append(batch, np.asarray(model.embed_documents(batch), dtype=np.float32))
+    except Exception as exc:
+        log.warning("word vectors not stored (%s: %s); they will be embedded at question time",
+                    type(exc).__name__, exc)
+    return len(new)
 
 
 def _write_jobs(collection, jobs: list[_Job], known: dict[str, ChunkMeta], settings: Settings,

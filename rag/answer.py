@@ -23,7 +23,7 @@ from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo
 from rag.spans import Span, infobox_key, is_headline, spans
-from rag.text import content_stems, fold, parse, stem
+from rag.text import content_stems, fold, parse, parse_many, stem
 from sourcechat.settings import Settings
 
 # --- candidate scoring: one table of named features and their weights -------------------------------
@@ -328,6 +328,7 @@ def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache:
 
 def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, cache: VectorCache) -> list[Candidate]:
     out: list[Candidate] = []
+    parse_many([item.sentence.text for item in items])  # one batch for the sentences not parsed before
     for item in items:
         relation = relation_coverage(info, item, snap, cache)
         sentence = item.sentence.text

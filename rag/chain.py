@@ -19,6 +19,7 @@ from rag.condense import condense_question
 from rag.dedupe import retrieve_distinct
 from rag.evidence import VectorCache, select_evidence
 from rag.index import CorpusIndex
+from rag.kinds import KINDS
 from rag.question import analyse
 from rag.resources import Resources
 from rag.retrieve import HybridRetriever
@@ -91,6 +92,7 @@ class Assistant:
         nlp()
         counts = Counter(w for a in snap.articles.values() for w in words(a.text) if len(w) > 3 and w not in STOPWORDS)
         self.cache.vectors([w for w, _ in counts.most_common(vocabulary_limit)])
+        self.cache.vectors(sorted({p for kind in KINDS.values() for p in kind.prototypes}))  # focus-noun typing
 
     def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import SentenceVectorReader
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
+from sourcechat.word_vectors import WordVectorStore
 
 
 @dataclass
@@ -39,18 +40,27 @@ class VectorCache:
 
     MAX_VECTORS = 100_000  # about 150 MB of 384-float vectors
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, embedder=None):
         self.settings = settings
+        self._embedder = embedder  # anything with embed_documents; default: the process's model
         self._cache: LRU[str, np.ndarray] = LRU(self.MAX_VECTORS)
         self._stored: SentenceVectorReader | None = None
+        self._words = WordVectorStore(settings)
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """One row per text. The rows come from a lookup this call owns, so another thread evicting
         entries meanwhile cannot make it fail."""
         found = self._cache.get_many(dict.fromkeys(texts))
         missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:  # single words first from the table ingest stored (sourcechat.word_vectors)
+            stored = self._words.lookup(t for t in missing if " " not in t)
+            if stored:
+                found.update(stored)
+                self._cache.put_many(stored.items())
+                missing = [t for t in missing if t not in stored]
         if missing:
-            computed = [np.asarray(v, dtype=np.float32) for v in embeddings(self.settings).embed_documents(missing)]
+            model = self._embedder or embeddings(self.settings)
+            computed = [np.asarray(v, dtype=np.float32) for v in model.embed_documents(missing)]
             found.update(zip(missing, computed))
             self._cache.put_many(zip(missing, computed))
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)

@@ -61,6 +61,12 @@ def words(text: str) -> list[str]:
     return [w for w in (t.strip("'’-") for t in _WORD.findall(fold(text))) if w]
 
 
+def paraphrase_words(text: str) -> set[str]:
+    """The words of a text that paraphrase checks may compare a question word with (rag.evidence): ingest
+    stores their vectors (sourcechat.word_vectors) so a first-time question need not embed them."""
+    return {w for w in words(text) if len(w) > 2 and w not in STOPWORDS}
+
+
 # Irregular verb forms → their base ("wrote" → "write", "won" → "win"): questions ask "who did X write" of
 # articles that say "X wrote", and a stemmer cannot join the two. Data from spaCy's lemmatizer exceptions.
 _IRREGULAR: dict[str, str] = json.loads((Path(__file__).with_name("irregular_verbs.json")).read_text())["verbs"]
@@ -108,10 +114,18 @@ _doc_cache: LRU[str, object] = LRU(20_000)  # parses of sentences and questions
 
 def parse(text: str):
     """A spaCy Doc, cached (bounded LRU): evidence sentences recur across questions."""
-    doc = _doc_cache.get_many([text]).get(text)
-    if doc is None:
+    return parse_many([text])[0]
+
+
+def parse_many(texts: list[str]) -> list:
+    """spaCy Docs of several texts; those not cached are parsed in one `nlp.pipe` batch (a question's
+    candidate sentences: batched, the first parse of each costs about half as much as one at a time)."""
+    found = _doc_cache.get_many(dict.fromkeys(texts))
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
+    if missing:
         pipeline = nlp()
         with _nlp_lock:  # spaCy pipelines are not documented as thread-safe
-            doc = pipeline(text)
-        _doc_cache.put_many([(text, doc)])
-    return doc
+            docs = list(pipeline.pipe(missing, batch_size=64))
+        found.update(zip(missing, docs))
+        _doc_cache.put_many(zip(missing, docs))
+    return [found[t] for t in texts]
