@@ -133,6 +133,33 @@ def test_full_and_incremental_views_agree(big, tmp_path):
     assert incremental.corpus_words == full.corpus_words
 
 
+def test_a_start_loads_the_saved_view_data_and_it_equals_chroma(tmp_path):
+    """Per-article view data saved by one build is what the next start loads instead of re-reading and
+    re-tokenising: the same view; a damaged file is ignored (and rewritten); a removed article's file goes."""
+    from rag.index import ViewStore, _article_keys, load_snapshot
+
+    settings = make_settings(tmp_path)
+    copy_sources(settings.sources_dir)
+    run_ingest(settings)
+    from_chroma = load_snapshot(settings)
+    store = ViewStore(settings)
+    keys = _article_keys(open_collection(settings))
+    assert len(store.load(keys)) == 4 and len(list(store.folder.glob("*.pkl"))) == 4
+    damaged = store._path(keys[WIKI])
+    damaged.write_bytes(b"not a pickle")
+    for loaded in (load_snapshot(settings), load_snapshot(settings)):  # the first rereads WIKI, the second loads all
+        assert loaded.ids == from_chroma.ids and loaded.idf == from_chroma.idf
+        assert loaded.article_df == from_chroma.article_df and loaded.topic == from_chroma.topic
+        assert loaded.corpus_words == from_chroma.corpus_words
+        assert {s: a.sentences for s, a in loaded.articles.items()} == \
+               {s: a.sentences for s, a in from_chroma.articles.items()}
+    assert len(store.load(keys)) == 4
+    (settings.sources_dir / WIKI).unlink()
+    run_ingest(settings)
+    load_snapshot(settings)
+    assert len(list(store.folder.glob("*.pkl"))) == 3
+
+
 def _old_fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
