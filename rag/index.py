@@ -27,9 +27,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 
+from rag.lexical import ArticleTokens, LexicalIndex
 from rag.spelling import SpellingIndex
 from rag.text import content_stems, fold, words
 from sourcechat.contracts import ChunkMeta
@@ -146,7 +146,7 @@ class Snapshot:
     metadatas: list[ChunkMeta]
     articles: dict[str, ArticleInfo]
     sentences_by_chunk: Any  # chunk id → list[Sentence] (a mapping with .get)
-    bm25: bm25s.BM25 | None
+    lexical: LexicalIndex | None  # BM25 over the chunks, in `ids` order
     idf: dict[str, float]
     article_df: Counter  # stem → number of articles that use it
     topic: frozenset = frozenset()  # stems most titles share (the collection's subject): weak evidence
@@ -384,22 +384,33 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
             totals.apply(d, +1)
     log.info("view %s: %d articles (%d read, %d loaded, %d reused)", generation[:8], len(data), len(read),
              len(saved), len(kept))
-    return _assemble(generation, data, totals)
-
-
-def _assemble(generation: str, data: dict[str, ArticleData], totals: Totals) -> Snapshot:
     ids = [cid for d in data.values() for cid in d.ids]
+
+    def everything() -> list[ArticleTokens]:
+        return [(_lexical_key(d), d.ids, d.tokens) for d in data.values()]
+
+    if previous is not None and previous.lexical is not None:  # the changed articles only (rag.lexical)
+        removed = {_lexical_key(old) for source, old in reuse.items() if data.get(source) is not old}
+        added: list[ArticleTokens] = [(_lexical_key(data[s]), data[s].ids, data[s].tokens) for s in fresh if s in data]
+        lexical = previous.lexical.updated(removed, added, ids, everything)
+    else:
+        lexical = LexicalIndex.build(everything(), ids)
+    return _assemble(generation, data, totals, ids, lexical)
+
+
+def _lexical_key(data: ArticleData) -> str:
+    return f"{data.key[0]}\0{data.key[1]}"
+
+
+def _assemble(generation: str, data: dict[str, ArticleData], totals: Totals, ids: list[str],
+              lexical: LexicalIndex) -> Snapshot:
     documents = [doc for d in data.values() for doc in d.documents]
     metadatas = [meta for d in data.values() for meta in d.metadatas]
-    bm25 = None
-    if ids:
-        bm25 = bm25s.BM25()
-        bm25.index([tokens for d in data.values() for tokens in d.tokens], show_progress=False)
     n = totals.n_sentences
     idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in totals.sentence_df.items()}
     topic = frozenset(t for t, c in totals.title_df.items() if len(data) >= 2 and c >= len(data) / 2)
     articles = {s: d.info for s, d in data.items()}
-    return Snapshot(generation, ids, documents, metadatas, articles, _ChunkSentences(data), bm25, idf,
+    return Snapshot(generation, ids, documents, metadatas, articles, _ChunkSentences(data), lexical, idf,
                     totals.article_df, topic, data=data, totals=totals)
 
 
@@ -487,13 +498,11 @@ class CorpusIndex:
     def bm25_search(self, query: str, k: int, snap: Snapshot | None = None) -> list[tuple[str, float]]:
         snap = snap or self.snapshot()
         tokens = content_stems(query)
-        if snap.bm25 is None or not tokens:
+        if snap.lexical is None or not tokens:
             return []
-        vocab = snap.bm25.vocab_dict
-        tokens = [t for t in tokens if t in vocab]
-        if not tokens:
+        scores = snap.lexical.scores(tokens, len(snap.ids))
+        if scores is None:
             return []
         k = min(k, len(snap.ids))
-        scores = snap.bm25.get_scores(tokens)
         order = np.argsort(-scores)[:k]
         return [(snap.ids[i], float(scores[i])) for i in order if scores[i] > 0]
