@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rag.lexical import ArticleTokens, LexicalIndex
-from rag.spelling import SpellingIndex
+from rag.spelling import LayeredSpelling, SpellingIndex
 from rag.text import content_stems, fold, words
 from sourcechat.contracts import ChunkMeta
 from sourcechat.settings import Settings
@@ -219,8 +219,15 @@ class Snapshot:
         return {w for a in self.articles.values() for w in self.article_words(a.source)}
 
     @cached_property
-    def spelling(self) -> SpellingIndex:
-        """Close-spelling lookups over the collection's words (exactly difflib's answer, without the scan)."""
+    def spelling(self) -> SpellingIndex | LayeredSpelling:
+        """Close-spelling lookups over the collection's words (exactly difflib's answer, without the scan):
+        layered on the previous view's index when one was built and only a few words changed."""
+        if self.spelling_seed is not None:
+            previous, gone, new = self.spelling_seed
+            self.spelling_seed = None
+            layered = LayeredSpelling.following(previous, gone, new)
+            if layered is not None:
+                return layered
         return SpellingIndex(self.corpus_words)
 
     def article_words(self, source: str) -> set[str] | frozenset:
@@ -231,6 +238,8 @@ class Snapshot:
         return self._article_words[source]
 
     _article_words: dict = field(default_factory=dict, repr=False)
+    # (the previous view's spelling index, words that left the vocabulary, words that came): see `spelling`
+    spelling_seed: tuple | None = field(default=None, repr=False)
 
 
 # --- building a view ---------------------------------------------------------------------------------
@@ -370,14 +379,21 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
     views.prune(keys)  # a build follows a change (or a start): drop the versions that left
     fresh = {**saved, **read}
     data = {s: kept.get(s) or fresh[s] for s in keys if s in kept or s in fresh}  # Chroma's order, as before
+    seed = None
     if previous is not None and previous.data:
         totals = previous.totals.copy()
+        gone: set[str] = set()
+        new: set[str] = set()
         for source, old in reuse.items():
             if data.get(source) is not old:
                 totals.apply(old, -1)
+                gone |= old.words
         for source in fresh:
             if source in data:
                 totals.apply(data[source], +1)
+                new |= {w for w in data[source].words if w not in previous.totals.word_df}
+        if "spelling" in previous.__dict__:  # the previous view built its spelling index: layer on it
+            seed = (previous.spelling, {w for w in gone if w not in totals.word_df}, new)
     else:
         totals = Totals()
         for d in data.values():
@@ -395,7 +411,9 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
         lexical = previous.lexical.updated(removed, added, ids, everything)
     else:
         lexical = LexicalIndex.build(everything(), ids)
-    return _assemble(generation, data, totals, ids, lexical)
+    snapshot = _assemble(generation, data, totals, ids, lexical)
+    snapshot.spelling_seed = seed
+    return snapshot
 
 
 def _lexical_key(data: ArticleData) -> str:
@@ -417,6 +435,21 @@ def _assemble(generation: str, data: dict[str, ArticleData], totals: Totals, ids
 def load_snapshot(settings: Settings, saved_views: bool = True) -> Snapshot:
     """A whole view: from the saved per-article data where it exists, else read from Chroma (in pages)."""
     return build_snapshot(settings, current_generation(settings), saved_views=saved_views)
+
+
+def top_k(scores: np.ndarray, k: int) -> list[int]:
+    """Positions of the `k` highest positive scores, best first, ties by position: a partial selection,
+    not a sort of the whole collection (that sort was ~8 ms a question at 130k chunks)."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k > 0:
+        threshold = np.partition(scores[positive], len(positive) - k)[len(positive) - k]
+        above = positive[scores[positive] > threshold]
+        tied = positive[scores[positive] == threshold][:k - len(above)]
+        positive = np.concatenate([above, tied])
+    elif k <= 0:
+        return []
+    order = np.lexsort((positive, -scores[positive]))
+    return [int(i) for i in positive[order]]
 
 
 class CorpusIndex:
@@ -503,6 +536,4 @@ class CorpusIndex:
         scores = snap.lexical.scores(tokens, len(snap.ids))
         if scores is None:
             return []
-        k = min(k, len(snap.ids))
-        order = np.argsort(-scores)[:k]
-        return [(snap.ids[i], float(scores[i])) for i in order if scores[i] > 0]
+        return [(snap.ids[i], float(scores[i])) for i in top_k(scores, k)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_chroma import Chroma
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -12,13 +11,7 @@ from pydantic import ConfigDict
 
 from rag.index import CorpusIndex
 from sourcechat.settings import Settings
-from sourcechat.store import chroma_client, embeddings, open_collection
-
-
-def dense_store(settings: Settings) -> Chroma:
-    open_collection(settings)  # a clear "run sourcechat ingest" instead of an empty new collection
-    return Chroma(client=chroma_client(settings), collection_name=settings.collection,
-                  embedding_function=embeddings(settings), create_collection_if_not_exists=False)
+from sourcechat.store import embeddings, open_collection
 
 
 class HybridRetriever(BaseRetriever):
@@ -48,15 +41,18 @@ class HybridRetriever(BaseRetriever):
             return []
         n = min(max(self.settings.candidates_k, candidates or 0), len(snap.ids))
         if self.store is None:
-            self.store = dense_store(self.settings)
-        dense = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=n)
+            self.store = open_collection(self.settings)
+        # ids and distances only: the view already holds every chunk's text and metadata, and fetching
+        # them from Chroma for 50 candidates cost 3-4x the search itself (issue 11: warm ask / bare)
+        found = self.store.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        dense = list(zip(found["ids"][0], (found["distances"] or [[]])[0]))
         lexical = self.corpus.bm25_search(query, n)
         fused: dict[str, float] = {}
         dense_sim: dict[str, float] = {}
         bm25_score: dict[str, float] = {}
-        for rank, (doc, distance) in enumerate(dense):
-            fused[doc.id] = fused.get(doc.id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
-            dense_sim[doc.id] = 1.0 - distance
+        for rank, (chunk_id, distance) in enumerate(dense):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
+            dense_sim[chunk_id] = 1.0 - distance
         for rank, (chunk_id, score) in enumerate(lexical):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
             bm25_score[chunk_id] = score

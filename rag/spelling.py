@@ -11,6 +11,7 @@ index only narrows the words difflib's ratio is computed for, by two bounds that
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import logging
 import math
@@ -47,6 +48,13 @@ class SpellingIndex:
 
     def __len__(self) -> int:
         return sum(len(ws) for ws in self._words.values())
+
+    def contains(self, word: str) -> bool:
+        words = self._words.get(len(word))
+        if not words:
+            return False
+        i = bisect.bisect_left(words, word)
+        return i < len(words) and words[i] == word
 
     def matches(self, word: str, cutoff: float = 0.85) -> tuple[str, ...]:
         """Every vocabulary word whose difflib ratio with `word` is at least `cutoff` (memoised)."""
@@ -101,3 +109,45 @@ class SpellingIndex:
             return []
         counts = np.bincount(np.concatenate(arrays), minlength=len(words))
         return [words[i] for i in np.flatnonzero(counts >= need)]
+
+
+REBUILD_SHARE = 0.1  # layered changes beyond this share of the base vocabulary: index the vocabulary afresh
+
+
+class LayeredSpelling:
+    """The next view's spelling index without re-indexing the vocabulary: the previous base, minus the
+    words no article uses any more, plus a small index of the words that are new. Same answers as a
+    SpellingIndex over the new vocabulary (difflib's), at the cost of one extra small lookup."""
+
+    def __init__(self, base: SpellingIndex, removed: frozenset[str], added: frozenset[str]):
+        self.base, self.removed, self.added = base, removed, added
+        self.extra = SpellingIndex(added)
+
+    @classmethod
+    def following(cls, previous: SpellingIndex | LayeredSpelling, gone: set[str], new: set[str]
+                  ) -> SpellingIndex | LayeredSpelling | None:
+        """The index after `gone` words left the vocabulary and `new` ones came; None when the layers
+        grew past REBUILD_SHARE (the caller builds a fresh index from the vocabulary)."""
+        base = previous.base if isinstance(previous, LayeredSpelling) else previous
+        removed = set(previous.removed) if isinstance(previous, LayeredSpelling) else set()
+        added = set(previous.added) if isinstance(previous, LayeredSpelling) else set()
+        added -= gone
+        removed |= {w for w in gone if base.contains(w)}
+        removed -= new
+        added |= {w for w in new if not base.contains(w)}
+        if len(removed) + len(added) > REBUILD_SHARE * max(len(base), 1000):
+            return None
+        return cls(base, frozenset(removed), frozenset(added))
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.removed) + len(self.added)
+
+    def matches(self, word: str, cutoff: float = 0.85) -> tuple[str, ...]:
+        found = self.base.matches(word, cutoff)
+        if self.removed:
+            found = tuple(w for w in found if w not in self.removed)
+        return found + self.extra.matches(word, cutoff) if self.added else found
+
+    def has_close(self, word: str, cutoff: float = 0.85, within: set[str] | frozenset | None = None) -> bool:
+        found = self.matches(word, cutoff)
+        return bool(found) if within is None else any(w in within for w in found)

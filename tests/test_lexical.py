@@ -96,3 +96,43 @@ def test_removing_most_articles_rebuilds_and_still_scores_exactly():
     index = index.updated(gone, [], order, lambda: list(live.values()))
     assert len(index.parts) == 1 and index.parts[0].alive is None  # rebuilt: no dead chunks kept
     _check(index, live, rng)
+
+
+def test_a_layered_spelling_index_answers_as_difflib_on_the_new_vocabulary():
+    import difflib
+
+    from rag.spelling import LayeredSpelling, SpellingIndex
+
+    rng = random.Random(4)
+    letters = "aeioustrnlc"
+
+    def word() -> str:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(3, 9)))
+
+    vocabulary = {word() for _ in range(12000)}
+    index: SpellingIndex | LayeredSpelling = SpellingIndex(vocabulary)
+    layered = 0
+    for _ in range(4):
+        gone = set(rng.sample(sorted(vocabulary), 40))
+        new = {word() for _ in range(40)} | set(rng.sample(sorted(gone), 10))  # some words come back
+        vocabulary = (vocabulary - gone) | new
+        following = LayeredSpelling.following(index, gone - new, new)
+        assert following is not None
+        index, layered = following, layered + 1
+        assert len(index) == len(vocabulary)
+        for probe in [word() for _ in range(60)] + rng.sample(sorted(new), 5) + rng.sample(sorted(gone), 5):
+            expected = bool(difflib.get_close_matches(probe, vocabulary, n=1, cutoff=0.85))
+            assert index.has_close(probe) == expected, probe
+    assert layered == 4
+    assert LayeredSpelling.following(index, set(), {word() + "x" for _ in range(2000)}) is None  # too much: rebuild
+
+
+def test_top_k_is_the_full_sort_cut_at_k_with_ties_by_position():
+    from rag.index import top_k
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        scores = rng.choice([0.0, 0.5, 1.0, 1.5, 2.0, 3.25], size=rng.integers(1, 60)).astype(np.float32)
+        k = int(rng.integers(0, 70))
+        expected = sorted((i for i in range(len(scores)) if scores[i] > 0), key=lambda i: (-scores[i], i))[:k]
+        assert top_k(scores, k) == expected

@@ -123,6 +123,7 @@ def test_full_and_incremental_views_agree(big, tmp_path):
     copy_sources(settings.sources_dir)
     run_ingest(settings)
     previous = load_snapshot(settings)
+    assert previous.spelling.has_close("lamarr")  # built: the next view layers on it
     (settings.sources_dir / WIKI).unlink()
     (settings.sources_dir / "ferry.txt").write_text("The Ferry\n\nIngrid Holm captains the ferry.\n", encoding="utf-8")
     run_ingest(settings)
@@ -131,6 +132,8 @@ def test_full_and_incremental_views_agree(big, tmp_path):
     assert incremental.ids == full.ids and incremental.idf == full.idf
     assert incremental.article_df == full.article_df and incremental.topic == full.topic
     assert incremental.corpus_words == full.corpus_words
+    probes = sorted(full.corpus_words)[::7] + ["ingrd", "captians", "lamarr", "xqzvk", "relationshp"]
+    assert [incremental.spelling.has_close(w) for w in probes] == [full.spelling.has_close(w) for w in probes]
 
 
 def test_a_start_loads_the_saved_view_data_and_it_equals_chroma(tmp_path):
