@@ -122,29 +122,33 @@ class LexicalIndex:
                 order: Sequence[str], everything: Callable[[], Sequence[ArticleTokens]]) -> LexicalIndex:
         """The next view's index: `removed` articles' chunks dead, `added` in a new segment (article keys,
         so a changed article is a removed one plus an added one). `everything`: a callable giving every
-        live article's (key, ids, tokens), for a merge or a full rebuild."""
+        live article's (key, ids, tokens), for a merge or a full rebuild. Dead articles are tracked per
+        segment: an article removed and later added again is dead in its old segment, alive in its new one."""
         position = {cid: i for i, cid in enumerate(order)}
-        dead = set(removed)
-        for part in self.parts:  # sources already dead in a part stay dead
-            if part.alive is not None:
-                for source in part.segment.sources:
-                    start, end = part.segment.ranges[source]
-                    if not part.alive[start:end].any():
-                        dead.add(source)
         segments = [p.segment for p in self.parts]
+        dead: list[set[str]] = []
+        for part in self.parts:
+            gone = set()
+            if part.alive is not None:
+                for key in part.segment.sources:
+                    start, end = part.segment.ranges[key]
+                    if not part.alive[start:end].any():
+                        gone.add(key)
+            gone |= {key for key in removed if key in part.segment.ranges}
+            dead.append(gone)
         if added:
             segments.append(Segment.build(added))
-        indexed = sum(len(s.chunk_ids) for s in segments)
-        dead_chunks = sum(e - s for seg in segments for src, (s, e) in seg.ranges.items() if src in dead)
+            dead.append(set())
+        indexed = sum(len(seg.chunk_ids) for seg in segments)
+        dead_chunks = sum(seg.ranges[k][1] - seg.ranges[k][0] for seg, gone in zip(segments, dead) for k in gone)
         if indexed and dead_chunks / indexed > MAX_DEAD_SHARE:
             return LexicalIndex.build(everything(), order)
         if len(segments) > MAX_SEGMENTS:  # merge all but the largest segment, keeping only live articles
-            largest = max(segments, key=lambda s: len(s.chunk_ids))
-            small = {src for seg in segments if seg is not largest for src in seg.sources if src not in dead}
+            largest = max(range(len(segments)), key=lambda i: len(segments[i].chunk_ids))
+            small = {k for i, seg in enumerate(segments) if i != largest for k in seg.sources if k not in dead[i]}
             merged = Segment.build([a for a in everything() if a[0] in small])
-            segments = [largest, merged]
-            dead = {src for src in dead if src in largest.ranges}
-        return LexicalIndex([self._live(s, dead, position) for s in segments if s.chunk_ids])
+            segments, dead = [segments[largest], merged], [dead[largest], set()]
+        return LexicalIndex([self._live(seg, gone, position) for seg, gone in zip(segments, dead) if seg.chunk_ids])
 
     # --- scoring ----------------------------------------------------------------------------------
 

@@ -61,18 +61,29 @@ def test_updates_merges_and_rebuilds_score_as_a_fresh_index():
     index = LexicalIndex.build(list(live.values()), order)
     counter = 1000
     kinds_seen = set()
+    graveyard: list = []
+    came_back = 0
     for step in range(3 * MAX_SEGMENTS):
         removed: set[str] = set()
         added = []
+        old_versions = {}
         for key in rng.sample(sorted(live), rng.randint(0, 3)):  # removals and new versions
             removed.add(key)
-            old = live.pop(key)
+            old = old_versions[key] = live.pop(key)
             if rng.random() < 0.5:
                 counter += 1
                 new_key = f"{key.split('~')[0]}~{counter}"
                 live[new_key] = _article(rng, new_key)
                 added.append(live[new_key])
             del old
+        if graveyard and rng.random() < 0.4:  # an article removed earlier comes back unchanged (same key)
+            key, article = graveyard.pop()
+            if key not in live:
+                live[key] = article
+                added.append(article)
+                came_back += 1
+        for key in removed:
+            graveyard.append((key, old_versions[key]))
         for _ in range(rng.randint(0, 3)):  # brand-new articles
             counter += 1
             live[f"n{counter}"] = _article(rng, f"n{counter}")
@@ -83,6 +94,7 @@ def test_updates_merges_and_rebuilds_score_as_a_fresh_index():
         assert len(index.parts) <= MAX_SEGMENTS + 1
         _check(index, live, rng)
     assert max(kinds_seen) > 2 and min(kinds_seen) <= 2  # segments accumulated, then were merged
+    assert came_back > 0
 
 
 def test_removing_most_articles_rebuilds_and_still_scores_exactly():
