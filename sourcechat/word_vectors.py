@@ -66,6 +66,8 @@ class WordVectorStore:
             return
         if size == self._words_size:
             return
+        if size < self._words_size:  # the table was removed and started again (a new index): read it afresh
+            self._rows, self._words_size = {}, 0
         with open(self._words, "rb") as fh:
             fh.seek(self._words_size)
             tail = fh.read(size - self._words_size)
@@ -104,20 +106,20 @@ class WordVectorStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            with open(self._words, "ab+") as fh:
-                fh.seek(0)
-                stored = fh.read().decode("utf-8").splitlines()
-            known = set(stored)
-            fresh = [(w, v) for w, v in zip(words, vectors) if w not in known and "\n" not in w]
+            with self._lock:  # what other processes appended: only the file's new tail is read
+                self._refresh()
+                known = self._rows
+                n_stored = len(known)
+                fresh = [(w, v) for w, v in zip(words, vectors) if w not in known and "\n" not in w]
             fresh = list({w: (w, v) for w, v in fresh}.values())
             if not fresh:
                 return
             with open(self._vector_file, "ab+") as fh:
-                fh.truncate(len(stored) * _ROW)  # rows past the last word: an append cut short
-                fh.seek(len(stored) * _ROW)
+                fh.truncate(n_stored * _ROW)  # rows past the last word: an append cut short
+                fh.seek(n_stored * _ROW)
                 fh.write(np.stack([v for _, v in fresh]).tobytes())
                 fh.flush()
                 os.fsync(fh.fileno())
             with open(self._words, "a", encoding="utf-8") as fh:
                 fh.write("".join(f"{w}\n" for w, _ in fresh))
-        log.info("word vectors: %d new words stored (%d in all)", len(fresh), len(stored) + len(fresh))
+        log.info("word vectors: %d new words stored (%d in all)", len(fresh), n_stored + len(fresh))
