@@ -16,7 +16,6 @@ import contextvars
 import hashlib
 import logging
 import math
-import os
 import pickle
 import threading
 import weakref
@@ -33,6 +32,7 @@ from rag.lexical import ArticleTokens, LexicalIndex
 from rag.spelling import LayeredSpelling, SpellingIndex
 from rag.text import content_stems, fold, words
 from sourcechat.contracts import ChunkMeta
+from sourcechat.files import write_atomic
 from sourcechat.settings import Settings
 from sourcechat.store import (
     current_generation,
@@ -344,12 +344,8 @@ class ViewStore:
 
     def save(self, data: dict[str, ArticleData]) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
             for item in data.values():
-                path = self._path(item.key)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-                tmp.write_bytes(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
-                tmp.replace(path)
+                write_atomic(self._path(item.key), pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError as exc:  # a read-only or full disk costs speed at the next start, nothing else
             log.warning("view data not saved: %s", exc)
 

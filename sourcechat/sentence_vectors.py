@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
+from sourcechat.files import write_atomic
 from sourcechat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,9 @@ def vector_file(settings: Settings, source: str, content_hash: str, title: str) 
 
 def write_vectors(path: Path, starts: list[int], vectors: np.ndarray) -> None:
     """Write atomically (a temporary file renamed), so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     header = np.array([_MAGIC, len(starts), vectors.shape[1] if len(starts) else DIM], dtype=np.int64)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(header.tobytes())
-        fh.write(np.asarray(starts, dtype=np.int64).tobytes())
-        fh.write(vectors.tobytes())
-    tmp.replace(path)
+    write_atomic(path, header.tobytes() + np.asarray(starts, dtype=np.int64).tobytes() + vectors.tobytes())
 
 
 def read_vectors(path: Path) -> tuple[dict[int, int], np.ndarray] | None:

@@ -33,6 +33,7 @@ from chromadb.api.models.Collection import Collection  # noqa: E402
 from langchain_core.embeddings import Embeddings  # noqa: E402
 
 from sourcechat.errors import UserError  # noqa: E402
+from sourcechat.files import write_atomic  # noqa: E402
 from sourcechat.settings import Settings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -213,9 +214,7 @@ def _notify(settings: Settings) -> None:
 def bump_generation(settings: Settings) -> str:
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
-    tmp = generation_file(settings).with_suffix(".tmp")
-    tmp.write_text(token)
-    tmp.replace(generation_file(settings))
+    write_atomic(generation_file(settings), token.encode())
     _notify(settings)
     return token
 
