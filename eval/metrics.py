@@ -44,6 +44,14 @@ def contains_answer(text: str, accepted: list[str]) -> bool:
     return any(f" {normalise(a)} " in hay for a in accepted if normalise(a))
 
 
+def crisp_answer(text: str, accepted: list[str], slack: int = 1) -> bool:
+    """The span is an accepted answer and not much more: at most twice its words, plus `slack`. What the
+    answerer is fitted to pick (eval.calibrate): "Free" or "Dave Free", not "Free and Lamar spoke to"."""
+    n = len(normalise(text).split())
+    return any(f" {normalise(a)} " in f" {normalise(text)} " and n <= 2 * len(normalise(a).split()) + slack
+               for a in accepted if normalise(a))
+
+
 def _ratio(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
 

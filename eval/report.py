@@ -45,10 +45,11 @@ def metrics_rows(metrics: dict) -> list[list[str]]:
         gate, target = GATE.get(key), TARGETS.get(key)
         rows.append([label, *(_fmt(m.get(key)) for _, _, m in cols), f"{gate[0]} {gate[1]}" if gate else "",
                      f"{target[0]} {target[1]}" if target else ""])
-    dev_test = [m for split, system, m in cols if system == "sourcechat"]
+    by_split = {split: m for split, system, m in cols if system == "sourcechat"}
+    dev_test = [by_split[s] for s in ("dev", "test") if s in by_split]
     if len(dev_test) == 2 and None not in (dev_test[0].get("answer_accuracy"), dev_test[1].get("answer_accuracy")):
         gap = dev_test[0]["answer_accuracy"] - dev_test[1]["answer_accuracy"]
-        rows.append(["Dev − test answer accuracy", f"{gap:+.3f}", "", "", "", "≤ 0.05"][:len(rows[0])])
+        rows.append(["Dev − test answer accuracy", f"{gap:+.3f}", *[""] * (len(rows[0]) - 3), "≤ 0.05"])
     return rows
 
 

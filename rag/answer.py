@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.evidence import Evidence, VectorCache, relation_coverage, term_weight, uncovered_terms
+from rag.align import Slot, question_role, span_head, span_slots
+from rag.evidence import RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, term_weight, uncovered_terms
 from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo
@@ -48,13 +49,42 @@ FEATURES: dict[str, Feature] = {
     "possessor": Feature(-0.2, "the span is a possessor ('Lamar's collaborator'): it modifies, it rarely answers"),
     "specific": Feature(0.15, "a date or value with its digits (a full date over a bare month)"),
     "length": Feature(-0.003, "characters in the span: shorter is crisper"),
+    "exact_kind": Feature(0.2, "the span's kind is the first kind the question expects (a date for 'when')"),
+    "own_names": Feature(0.2, "share of the question's names and numbers the sentence itself states (not its neighbours)"),
+    "own_terms": Feature(0.2, "share (by weight) of all the question's words the sentence itself states, "
+                              "its neighbours not counted"),
+    "top_sentence": Feature(0.1, "the sentence is the best-matching evidence sentence"),
+    "sentence_share": Feature(0.5, "the sentence's evidence score as a share of the best sentence's"),
+    "predicate": Feature(0.2, "the verb the span is an argument of is the question's verb (1) or close in meaning"),
+    "focus_meaning": Feature(0.2, "how close in meaning the span's head word is to the question's focus noun "
+                                  "('anger' for 'what emotion', 'drums' for 'which instruments')"),
+    "role": Feature(0.2, "the span fills the role the question asks about (its subject, object, or a when/where) "
+                         "of that verb (rag.align)"),
 }
 
 # How candidate scores turn into an answer: the weights live here, the values in `Candidate.features`.
 DEPTH = 8  # evidence sentences examined, best first
-RIVAL_MARGIN = 0.3  # a rival answer this close to an unsure winner has its sentence shown among the passages
-CONFLICT_MARGIN = 0.12  # a differing value this close to the winner, from another sentence, is a conflict
-TIE_MARGIN = 0.05  # a rival this close is a tie: the features cannot tell the two apart, so neither is shown
+# Margins between candidate scores are in the fitted ranker's units: log-odds (a margin m means the rival is
+# e^-m times as likely as the winner under the softmax the features were fitted with).
+RIVAL_MARGIN = 1.2  # a rival answer this close to an unsure winner has its sentence shown among the passages
+CONFLICT_MARGIN = 0.5  # a differing value this close to the winner, from another sentence, is a conflict
+TIE_MARGIN = 0.2  # a rival this close is a tie: the features cannot tell the two apart, so neither is shown
+MARGIN_CAP = 3.0  # a lead beyond this (20:1) says nothing more about being right
+
+
+def feature_weights() -> dict[str, float]:
+    """The features' weights: those `python -m eval.calibrate` fitted on the dev split (`calibration.json`,
+    "features"), else the hand-set ones in `FEATURES`."""
+    source = _calibration_file()
+    if _weights_cache and _weights_cache[0] is source:
+        return _weights_cache[1]
+    fitted = source.get("features", {})
+    weights = {name: float(fitted.get(name, f.weight)) for name, f in FEATURES.items()}
+    _weights_cache[:] = [source, weights]
+    return weights
+
+
+_weights_cache: list = []  # [calibration dict, its weights]: the weights are read once per calibration
 
 
 @dataclass
@@ -66,10 +96,12 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        return sum(FEATURES[name].weight * value for name, value in self.features.items())
+        w = feature_weights()
+        return sum(w[name] * value for name, value in self.features.items())
 
     def contributions(self) -> dict[str, float]:
-        return {name: round(FEATURES[name].weight * value, 3) for name, value in self.features.items() if value}
+        w = feature_weights()
+        return {name: round(w[name] * value, 3) for name, value in self.features.items() if value * w[name]}
 
 
 @dataclass
@@ -115,12 +147,26 @@ _DEFAULT_CALIBRATION = {
 }
 
 
+_override: list[dict] = []  # set by `use_calibration` while eval.calibrate fits
+
+
 @lru_cache(maxsize=1)
-def _calibration_file() -> dict:
+def _calibration_read() -> dict:
     try:
         return json.loads(CALIBRATION_PATH.read_text())
     except (OSError, ValueError):
         return _DEFAULT_CALIBRATION
+
+
+def _calibration_file() -> dict:
+    return _override[-1] if _override else _calibration_read()
+
+
+def use_calibration(payload: dict | None) -> None:
+    """Answer with these fitted weights rather than calibration.json's (None: back to the file); for eval.calibrate."""
+    _override.clear()
+    if payload is not None:
+        _override.append(payload)
 
 
 def calibration(settings: Settings | None = None) -> dict:
@@ -133,19 +179,35 @@ def calibration(settings: Settings | None = None) -> dict:
     return fitted
 
 
-SIGNALS = ("score", "margin", "lexical", "dense", "kind", "proximity", "corroborated", "top_sentence", "typed",
-           "relation")
+# The signals confidence is fitted on. Few on purpose: on dev's cross-fitted winners (eval/calibrate.py),
+# these four (the ranker's probability for the winning answer, how well its kind fits, how well its sentence
+# matches the question word by word and by meaning) showed the most right answers at 5% wrong; all of
+# `confidence_signals` together over-fitted.
+SIGNALS = ("share", "kind", "lexical", "dense")
+
+
+def answer_share(cands: list[Candidate], answer: str) -> float:
+    """The share of the candidates' probability (a softmax of their scores: the fitted ranker's model) that
+    goes to this answer, however many spans state it."""
+    if not cands:
+        return 0.0
+    scores = np.array([c.score for c in cands])
+    p = np.exp(scores - scores.max())
+    p /= p.sum()
+    key = canonical(answer)
+    return float(sum(pi for pi, c in zip(p, cands) if canonical(c.answer) == key))
 
 
 def confidence_signals(winner: Candidate, runners_up: list[Candidate], corroborated: int,
-                       best_evidence: Evidence, info: QuestionInfo, relation: float) -> dict[str, float]:
+                       best_evidence: Evidence, info: QuestionInfo, relation: float,
+                       share: float = 1.0) -> dict[str, float]:
     """The named signals confidence is a function of (weights fitted on dev by `python -m eval.calibrate`)."""
     margin = winner.score - runners_up[0].score if runners_up else 1.0
-    return {"score": winner.score, "margin": min(margin, 1.0), "lexical": winner.evidence.lexical,
+    return {"score": winner.score, "margin": min(margin, MARGIN_CAP), "lexical": winner.evidence.lexical,
             "dense": winner.evidence.dense, "kind": winner.features.get("kind", 0.0),
             "proximity": winner.features.get("proximity", 0.0), "corroborated": float(min(corroborated, 2)),
             "top_sentence": 1.0 if winner.evidence is best_evidence else 0.0, "typed": 1.0 if info.typed else 0.0,
-            "relation": relation}
+            "relation": relation, "share": share}
 
 
 def confidence(signals: dict[str, float]) -> float:
@@ -205,7 +267,8 @@ _MONTH_WORDS = (r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed
 
 
 def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str],
-                   relation: float) -> dict[str, float] | None:
+                   relation: float, per_sentence: dict[str, float] | None = None,
+                   alignment: Alignment | None = None) -> dict[str, float] | None:
     """The feature values of one span, or None when it cannot answer (wrong kind, or it repeats the question)."""
     # a later expected kind counts a little less ("where": a place, else an organisation), except between a
     # person and an organisation: the tagger mixes them up ("Emerson Mancini" an organisation), so "who" takes either
@@ -234,7 +297,7 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
     if stems and all(s in known for s in stems):
         return None  # it repeats the question or names the collection's subject
     echo = sum(1 for s in stems if s in info.stems) / len(stems) if stems else 0.0
-    if echo >= 0.6:
+    if echo >= 0.6 or _said_in_question(span.text, info.text):
         return None
     sentence = item.sentence.text
     before = fold(sentence[max(0, span.start - 30):span.start])
@@ -266,7 +329,83 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         "possessor": 1.0 if re.match(r"['’]s\b", sentence[span.end:span.end + 3]) else 0.0,
         "specific": specific,
         "length": float(len(span.text)),
+        "exact_kind": 1.0 if info.typed and span.kind == info.expects[0] else 0.0,
+        **(per_sentence or {}),
+        **(alignment.features(doc, span) if alignment else {}),
     }
+
+
+class Alignment:
+    """The question's verbs and asked-about role, against which each span's slots are compared (rag.align)."""
+
+    AGREE = 0.5  # a verb at least this similar to the question's counts as the same predicate for `role`
+
+    def __init__(self, info: QuestionInfo, cache: VectorCache):
+        self.verbs = [t for t in info.terms if t.pos == "VERB"]
+        self.role = question_role(info.text)
+        self.focus = fold(info.focus) if info.focus else None
+        self.cache = cache
+        self._sims: dict[str, float] = {}
+        self._focus_sims: dict[str, float] = {}
+
+    def focus_meaning(self, doc, span: Span) -> float:
+        head = span_head(doc, span.start, span.end)
+        if self.focus is None or head is None or not head.is_alpha:
+            return 0.0
+        word = fold(head.text)
+        if word not in self._focus_sims:
+            self._focus_sims[word] = 1.0 if stem(word) == stem(self.focus) else \
+                max(0.0, self.cache.similarity(self.focus, [word])[0])
+        return self._focus_sims[word]
+
+    def similarity(self, slot: Slot) -> float:
+        if not self.verbs:
+            return 0.0
+        if any(slot.verb_stem == t.stem or stem(slot.verb) == t.stem for t in self.verbs):
+            return 1.0
+        if slot.verb not in self._sims:
+            self._sims[slot.verb] = max(0.0, max(self.cache.similarity(slot.verb, [t.word for t in self.verbs])))
+        return self._sims[slot.verb]
+
+    def features(self, doc, span: Span) -> dict[str, float]:
+        slots = span_slots(doc, span.start, span.end)
+        meaning = self.focus_meaning(doc, span)
+        if not slots:
+            return {"predicate": 0.0, "role": 0.0, "focus_meaning": meaning}
+        sims = [self.similarity(s) for s in slots]
+        role = any(s.role == self.role and (sim >= self.AGREE or not self.verbs) for s, sim in zip(slots, sims))
+        return {"predicate": max(sims), "role": 1.0 if role else 0.0, "focus_meaning": meaning}
+
+
+def _said_in_question(text: str, question: str) -> bool:
+    """The question already says the span, word for word ("J.Lbs" in "...with the Alchemist, Bekon and J.Lbs?")."""
+    span_words = re.sub(r"[^\w]+", " ", fold(text)).strip()
+    question_words = re.sub(r"[^\w]+", " ", fold(question)).strip()
+    return bool(span_words) and f" {span_words} " in f" {question_words} "
+
+
+def _own_terms(info: QuestionInfo, item: Evidence, snap: Snapshot) -> float:
+    """Share (by weight, verbs weighing more as in lexical overlap) of the question's words in the sentence itself."""
+    terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND", "CONTEXT", "EXPAND", "SOURCE"}]
+    if not terms:
+        return 1.0
+    in_sentence = snap.sentence_stems(item.sentence)
+    title_stems = snap.title_stems(item.title)
+    weights = [(term_weight(snap, t.stem, title_stems) * (RELATION_WEIGHT if t.pos == "VERB" else 1.0),
+                t.stem in in_sentence) for t in terms]
+    return sum(w for w, ok in weights if ok) / (sum(w for w, _ in weights) or 1.0)
+
+
+def _own_names(info: QuestionInfo, item: Evidence, snap: Snapshot) -> float:
+    """Share (by weight) of the question's names and numbers that the sentence itself states: its
+    neighbours may supply them for coverage, but the sentence that says them is about the thing asked."""
+    named = [t for t in info.terms if t.pos in {"PROPN", "NUM"} or t.word[:1].isdigit()]
+    if not named:
+        return 1.0
+    in_sentence = snap.sentence_stems(item.sentence)
+    folded = fold(item.sentence.text)
+    weights = [(term_weight(snap, t.stem), t.stem in in_sentence or t.word in folded) for t in named]
+    return sum(w for w, ok in weights if ok) / (sum(w for w, _ in weights) or 1.0)
 
 
 def full_name(text: str, article: str) -> str:
@@ -329,14 +468,19 @@ def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache:
 def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, cache: VectorCache) -> list[Candidate]:
     out: list[Candidate] = []
     parse_many([item.sentence.text for item in items])  # one batch for the sentences not parsed before
-    for item in items:
+    best = items[0].score if items else 0.0
+    alignment = Alignment(info, cache)
+    for n, item in enumerate(items):
         relation = relation_coverage(info, item, snap, cache)
         sentence = item.sentence.text
         doc = parse(sentence)
         anchors = _anchors(doc, info, snap, item.title)
         topic = set(content_stems(item.title)) | set(snap.topic)
+        per_sentence = {"own_names": _own_names(info, item, snap), "own_terms": _own_terms(info, item, snap),
+                        "top_sentence": 1.0 if n == 0 else 0.0,
+                        "sentence_share": item.score / best if best > 0 else 0.0}
         for span in spans(sentence):
-            features = _span_features(span, item, info, doc, anchors, topic, relation)
+            features = _span_features(span, item, info, doc, anchors, topic, relation, per_sentence, alignment)
             if features is None:
                 continue
             answer = span.text
@@ -345,6 +489,13 @@ def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, 
             out.append(Candidate(span, item, features, answer))
     out.sort(key=lambda c: c.score, reverse=True)
     return out
+
+
+def candidates(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+               settings: Settings) -> list[Candidate]:
+    """Every candidate span of the sentences that cover the question, best first (what the ranker is fitted on)."""
+    items, _ = covered(info, evidence, snap, cache, settings)
+    return score_candidates(info, items, snap, cache) if items else []
 
 
 def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
@@ -396,8 +547,9 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     others = _distinct(cands[1:], winner.answer)
     corroborating = _corroborating(winner.answer, winner.evidence, evidence)
     decision.winner, decision.runners_up = winner, others[:5]
+    share = answer_share(cands, winner.answer)
     decision.signals = confidence_signals(winner, others, len(corroborating), items[0], info,
-                                          winner.features["relation"])
+                                          winner.features["relation"], share)
     decision.confidence = confidence(decision.signals)
     decision.answer = winner.answer
     decision.chosen = [winner.evidence] + corroborating
@@ -410,7 +562,7 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         if conflict:  # two values for one question: the margin that matters is over everything else
             rest = [c for c in others if c is not conflict[0]]
             decision.signals = confidence_signals(winner, rest, len(corroborating), items[0], info,
-                                                  winner.features["relation"])
+                                                  winner.features["relation"], share + answer_share(cands, conflict[0].answer))
             decision.confidence = confidence(decision.signals)
     shown = decision.confidence >= thresholds["min_confidence"]
     if shown and conflict:

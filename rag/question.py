@@ -173,7 +173,23 @@ def expected_kinds(question: str, similarity: Similarity | None = None) -> tuple
         return cue[0], cue[1], focus
     if by_focus:
         return by_focus[0], by_focus[1], focus
+    verb = _kind_verb(question)
+    if verb:  # "what does the workshop *cost*": the verb names the measure
+        return (verb[1], ANY), f"verb '{verb[0]}' is a prototype of {verb[1]}: preferred, not required", focus
     return (ANY,), "no wh-phrase or focus noun names a kind", focus
+
+
+def _kind_verb(question: str) -> tuple[str, str] | None:
+    """The verb a do-question ends on, when a kind lists it among its prototypes ("what does the workshop
+    *cost*?"); else None."""
+    m = re.match(r"^(?:what|which)\b.*\b(?:do|does|did|will|would)\b.*\b([a-z]+)\W*$", fold(question).strip())
+    if not m:
+        return None
+    last = m.group(1)
+    for kind in KINDS.values():
+        if last in kind.prototypes or last.rstrip("s") in kind.prototypes:
+            return last, kind.name
+    return None
 
 
 def _in_wh_phrase(token, doc, reach: int = 3) -> bool:

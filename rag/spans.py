@@ -87,11 +87,19 @@ def _entities(doc, headline: bool) -> list[Span]:
     return found
 
 
+def _is_speech(text: str) -> bool:
+    """Quoted words that are a remark, not a title: a clause with a comma or a question/exclamation mark,
+    or longer than titles run ("Why R&B bitches don't feature on each other songs then?")."""
+    return bool(re.search(r"[,?!;…]", text)) or len(text.split()) > 8
+
+
 def _patterns(sentence: str) -> list[Span]:
     found = []
     for pattern, kind in _compiled():
         for m in pattern.finditer(sentence):
             group = 1 if m.groups() else 0
+            if kind == WORK and _is_speech(m.group(group)):
+                continue
             text = m.group(group).strip(" ,.;:")
             if text:
                 start = m.start(group) + m.group(group).find(text)

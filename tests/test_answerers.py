@@ -28,7 +28,9 @@ def test_llm_answerer_refusal_and_invented_markers(indexed):
     result = inventing.ask("Who mastered the song?")
     # a marker that points at no evidence is not a citation: no verified citation → the extractive answer
     assert result["fallback"] is True and result["verification"]["invalid_citations"] == [42]
-    assert result["answer"] == "Emerson Mancini" and result["text"].startswith("The model's reply had no citation")
+    extractive = Assistant(indexed).ask("Who mastered the song?")
+    assert result["answer"] == extractive["answer"] and "Emerson Mancini" in result["text"]
+    assert result["text"].startswith("The model's reply had no citation")
     assert all(c["n"] != 42 for c in result["citations"])
 
 
