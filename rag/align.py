@@ -38,12 +38,9 @@ class Slot:
 
 
 def span_head(doc, start: int, end: int):
-    """The span's syntactic head: its token whose head lies outside it."""
-    tokens = [t for t in doc if t.idx < end and t.idx + len(t.text) > start]
-    if not tokens:
-        return None
-    inside = {t.i for t in tokens}
-    return next((t for t in tokens if t.head.i not in inside or t.head.i == t.i), tokens[0])
+    """The span's syntactic head (its root in the parse), or None when it covers no token."""
+    span = doc.char_span(start, end, alignment_mode="expand")
+    return span.root if span is not None and len(span) else None
 
 
 def _is_passive(verb) -> bool:
@@ -74,9 +71,9 @@ def _slot_of(token) -> Slot | None:
     return Slot(fold(head.text), stem(fold(head.lemma_)), role_here)
 
 
-def span_slots(doc, start: int, end: int) -> list[Slot]:
-    """The (verb, role) pairs a span of the sentence fills."""
-    head = span_head(doc, start, end)
+def span_slots(doc, start: int, end: int, head=None) -> list[Slot]:
+    """The (verb, role) pairs a span of the sentence fills (`head`: its `span_head`, when already found)."""
+    head = head if head is not None else span_head(doc, start, end)
     if head is None:
         return []
     slots = []

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +94,8 @@ class Candidate:
     features: dict[str, float]
     answer: str
 
-    @property
-    def score(self) -> float:
+    @cached_property
+    def score(self) -> float:  # a candidate lives for one decision, under one set of weights
         w = feature_weights()
         return sum(w[name] * value for name, value in self.features.items())
 
@@ -247,7 +247,8 @@ def _anchors(doc, info: QuestionInfo, snap: Snapshot, title: str) -> list[tuple[
 def _proximity(doc, span: Span, anchors: list) -> float:
     if not anchors:
         return 0.0
-    tokens = [t for t in doc if t.idx < span.end and t.idx + len(t.text) > span.start]
+    covered = doc.char_span(span.start, span.end, alignment_mode="expand")
+    tokens = list(covered) if covered is not None else []
     if not tokens:
         return 0.0
     total = sum(w for _, w in anchors)
@@ -348,8 +349,7 @@ class Alignment:
         self._sims: dict[str, float] = {}
         self._focus_sims: dict[str, float] = {}
 
-    def focus_meaning(self, doc, span: Span) -> float:
-        head = span_head(doc, span.start, span.end)
+    def focus_meaning(self, head) -> float:
         if self.focus is None or head is None or not head.is_alpha:
             return 0.0
         word = fold(head.text)
@@ -368,8 +368,9 @@ class Alignment:
         return self._sims[slot.verb]
 
     def features(self, doc, span: Span) -> dict[str, float]:
-        slots = span_slots(doc, span.start, span.end)
-        meaning = self.focus_meaning(doc, span)
+        head = span_head(doc, span.start, span.end)
+        slots = span_slots(doc, span.start, span.end, head)
+        meaning = self.focus_meaning(head)
         if not slots:
             return {"predicate": 0.0, "role": 0.0, "focus_meaning": meaning}
         sims = [self.similarity(s) for s in slots]
