@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.align import Slot, question_role, span_head, span_slots
-from rag.evidence import RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, term_weight, uncovered_terms
+from rag.evidence import (RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, stated_stems, term_weight,
+                          uncovered_terms)
 from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo
@@ -56,6 +57,8 @@ FEATURES: dict[str, Feature] = {
     "top_sentence": Feature(0.1, "the sentence is the best-matching evidence sentence"),
     "sentence_share": Feature(0.5, "the sentence's evidence score as a share of the best sentence's"),
     "predicate": Feature(0.2, "the verb the span is an argument of is the question's verb (1) or close in meaning"),
+    "focus_link": Feature(0.2, "the focus noun is one or two dependency links from the span ('its *captain* is Ingrid "
+                               "Holm', 'the *album*, Mr. Morale', '*engineer* Dolores Amankwah')"),
     "focus_meaning": Feature(0.2, "how close in meaning the span's head word is to the question's focus noun "
                                   "('anger' for 'what emotion', 'drums' for 'which instruments')"),
     "role": Feature(0.2, "the span fills the role the question asks about (its subject, object, or a when/where) "
@@ -236,12 +239,10 @@ def _anchors(doc, info: QuestionInfo, snap: Snapshot, title: str) -> list[tuple[
     for t in info.terms:
         if t.pos not in {"TYPE", "KIND"}:
             weights[t.stem] = term_weight(snap, t.stem, title_stems) * (1.5 if t.pos == "VERB" else 1.0)
-    out = []
-    for token in doc:
-        s = stem(fold(token.text))
-        if s in weights:
-            out.append((token, weights[s]))
-    return out
+    stems = doc.user_data.get("stems")
+    if stems is None:  # the sentence's Doc is cached (rag.text.parse): stem its tokens once
+        stems = doc.user_data["stems"] = [stem(fold(token.text)) for token in doc]
+    return [(doc[i], weights[s]) for i, s in enumerate(stems) if s in weights]
 
 
 def _proximity(doc, span: Span, anchors: list) -> float:
@@ -349,6 +350,14 @@ class Alignment:
         self._sims: dict[str, float] = {}
         self._focus_sims: dict[str, float] = {}
 
+    def focus_link(self, doc, span: Span, head) -> float:
+        if self.focus is None or head is None:
+            return 0.0
+        focus = stem(self.focus)
+        near = [head, head.head, *head.children, *head.head.children]
+        return 1.0 if any(t.is_alpha and not (span.start <= t.idx < span.end) and stem(fold(t.text)) == focus
+                          for t in near) else 0.0
+
     def focus_meaning(self, head) -> float:
         if self.focus is None or head is None or not head.is_alpha:
             return 0.0
@@ -370,12 +379,12 @@ class Alignment:
     def features(self, doc, span: Span) -> dict[str, float]:
         head = span_head(doc, span.start, span.end)
         slots = span_slots(doc, span.start, span.end, head)
-        meaning = self.focus_meaning(head)
+        focus = {"focus_meaning": self.focus_meaning(head), "focus_link": self.focus_link(doc, span, head)}
         if not slots:
-            return {"predicate": 0.0, "role": 0.0, "focus_meaning": meaning}
+            return {"predicate": 0.0, "role": 0.0, **focus}
         sims = [self.similarity(s) for s in slots]
         role = any(s.role == self.role and (sim >= self.AGREE or not self.verbs) for s, sim in zip(slots, sims))
-        return {"predicate": max(sims), "role": 1.0 if role else 0.0, "focus_meaning": meaning}
+        return {"predicate": max(sims), "role": 1.0 if role else 0.0, **focus}
 
 
 def _said_in_question(text: str, question: str) -> bool:
@@ -390,7 +399,7 @@ def _own_terms(info: QuestionInfo, item: Evidence, snap: Snapshot) -> float:
     terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND", "CONTEXT", "EXPAND", "SOURCE"}]
     if not terms:
         return 1.0
-    in_sentence = snap.sentence_stems(item.sentence)
+    in_sentence = stated_stems(snap, item.sentence)
     title_stems = snap.title_stems(item.title)
     weights = [(term_weight(snap, t.stem, title_stems) * (RELATION_WEIGHT if t.pos == "VERB" else 1.0),
                 t.stem in in_sentence) for t in terms]
@@ -403,7 +412,7 @@ def _own_names(info: QuestionInfo, item: Evidence, snap: Snapshot) -> float:
     named = [t for t in info.terms if t.pos in {"PROPN", "NUM"} or t.word[:1].isdigit()]
     if not named:
         return 1.0
-    in_sentence = snap.sentence_stems(item.sentence)
+    in_sentence = stated_stems(snap, item.sentence)
     folded = fold(item.sentence.text)
     weights = [(term_weight(snap, t.stem), t.stem in in_sentence or t.word in folded) for t in named]
     return sum(w for w, ok in weights if ok) / (sum(w for w, _ in weights) or 1.0)

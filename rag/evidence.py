@@ -143,7 +143,7 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
         meta = Retrieved.of(doc)
         by_key[key] = Evidence(sentence, meta.title, context, 0.0,
                                lexical_overlap(info, snap, sentence.text, context, cache, paraphrase, meta.title, shared,
-                                               (snap.sentence_stems(sentence), snap.context_stems(sentence))),
+                                               (stated_stems(snap, sentence), snap.context_stems(sentence))),
                                meta.rank)
     items = list(by_key.values())
     if not items:
@@ -223,6 +223,23 @@ def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, thresh
     return float(sims.max()) >= threshold
 
 
+_REFERS_BACK = re.compile(r"^\W*(it|its|he|his|she|her|they|their|this|these|those|the latter|the former)\b", re.I)
+
+
+def stated_stems(snap: Snapshot, sentence: Sentence) -> frozenset:
+    """The stems a sentence states: its own, and the previous sentence's when it opens by referring back
+    ("The new ferry was named Marisol. *Its* captain is Ingrid Holm": the captain is the ferry's)."""
+    stems = snap.sentence_stems(sentence)
+    current: Sentence | None = sentence
+    for _ in range(3):  # "The ferry was named Marisol. It carries 200 passengers. Its captain is...": a chain
+        if current is None or not _REFERS_BACK.match(current.text):
+            break
+        current = snap.preceding(current)
+        if current is not None:
+            stems = stems | snap.sentence_stems(current)
+    return stems
+
+
 def relation_coverage(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
                       threshold: float = 0.55) -> float:
     """Share (by weight) of the question's relation words, its verbs and common nouns other than the
@@ -232,7 +249,7 @@ def relation_coverage(info: QuestionInfo, evidence: Evidence, snap: Snapshot, ca
     terms = [t for t in info.terms if t.pos in {"VERB", "NOUN", "ADJ"} and t.stem not in title_stems]
     if not terms:
         return 1.0
-    in_sentence = snap.sentence_stems(evidence.sentence)
+    in_sentence = stated_stems(snap, evidence.sentence)
     sentence_words = None
     total = got = 0.0
     for term in terms:

@@ -173,6 +173,12 @@ class Snapshot:
         idx = self._index(sentence)
         return article.sentences[idx + 1] if idx is not None and idx + 1 < len(article.sentences) else None
 
+    def preceding(self, sentence: Sentence) -> Sentence | None:
+        """The previous sentence of the same article, or None at its start."""
+        article = self.articles[sentence.source]
+        idx = self._index(sentence)
+        return article.sentences[idx - 1] if idx else None
+
     def neighbours(self, sentence: Sentence) -> str:
         """The sentence with the one before and after it, for coverage checks."""
         article = self.articles[sentence.source]

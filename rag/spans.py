@@ -169,6 +169,16 @@ def infobox_key(sentence: str) -> str | None:
 
 def spans(sentence: str) -> list[Span]:
     """Every candidate answer span of the sentence, deduplicated, value spans kept whole."""
+    return list(_spans_cached(sentence))
+
+
+@lru_cache(maxsize=20_000)
+def _spans_cached(sentence: str) -> tuple[Span, ...]:
+    """The spans of one sentence, computed once per process: evidence sentences recur across questions."""
+    return tuple(_find_spans(sentence))
+
+
+def _find_spans(sentence: str) -> list[Span]:
     doc = parse(sentence)
     headline = is_headline(sentence)
     patterns = _patterns(sentence)
