@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.align import Slot, question_role, span_head, span_slots
-from rag.evidence import (RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, stated_stems, term_weight,
-                          uncovered_terms)
+from rag.evidence import RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, stated_stems, term_weight, uncovered_terms
 from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo
