@@ -77,16 +77,18 @@ MARGIN_CAP = 3.0  # a lead beyond this (20:1) says nothing more about being righ
 def feature_weights() -> dict[str, float]:
     """The features' weights: those `python -m eval.calibrate` fitted on the dev split (`calibration.json`,
     "features"), else the hand-set ones in `FEATURES`."""
+    global _weights_cache
     source = _calibration_file()
-    if _weights_cache and _weights_cache[0] is source:
-        return _weights_cache[1]
+    cached = _weights_cache  # one read of one reference: another thread may replace it, never half-way
+    if cached is not None and cached[0] is source:
+        return cached[1]
     fitted = source.get("features", {})
     weights = {name: float(fitted.get(name, f.weight)) for name, f in FEATURES.items()}
-    _weights_cache[:] = [source, weights]
+    _weights_cache = (source, weights)
     return weights
 
 
-_weights_cache: list = []  # [calibration dict, its weights]: the weights are read once per calibration
+_weights_cache: tuple[dict, dict[str, float]] | None = None  # (calibration, its weights): read once per calibration
 
 
 @dataclass
