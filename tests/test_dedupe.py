@@ -12,18 +12,13 @@ from langchain_core.documents import Document
 
 from eval.bench_dedupe import edited_copies
 from rag.dedupe import collapse_near_duplicates, jaccard, shingles
-from rag.text import words
+from rag.text import content_stems
 from tests.conftest import SOURCES, WIKI, copy_sources, make_settings
 
 COPIES = 60
 SHORT = ["Who mastered the song?", "How long is the song?"]  # the clean collection answers these
 PASSAGES = ["Who mixed the song?", "What musical key is the song set in?",
             "At what position did the song debut on the Billboard Hot 100?", "Where was the song recorded?"]
-
-
-def overlap(a: str, b: str) -> float:
-    x, y = set(words(a)), set(words(b))
-    return len(x & y) / max(1, len(x | y))
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +56,11 @@ def test_edited_copies_do_not_crowd_out_the_answer(crowded, assistant):
         assert dup["confidence"] >= clean["confidence"] - 0.1, (question, dup["confidence"], clean["confidence"])
     for question in PASSAGES:
         clean, dup = assistant.ask(question), crowded.ask(question)
-        first = clean["citations"][0]["quote"]
-        assert not dup["refused"] and max(overlap(first, c["quote"]) for c in dup["citations"]) >= 0.8, (question, dup)
+        # what the clean collection cites first is still cited: the copies' passages hold its content words
+        # ("- Derek Ali – mixing" and a copy's "Derek "MixedByAli" Ali … mixed it" are two scores 0.02 apart)
+        first = set(content_stems(clean["citations"][0]["quote"]))
+        held = max(len(first & set(content_stems(c["quote"]))) / max(1, len(first)) for c in dup["citations"])
+        assert not dup["refused"] and held >= 0.8, (question, dup)
 
 
 def test_retrieval_fills_top_k_with_distinct_chunks(crowded):
