@@ -9,7 +9,8 @@ its two thresholds.
 - `min_confidence`: a short answer is shown at or above it; chosen as the lowest threshold at which at
   most `--max-wrong` of the short answers shown on dev are wrong;
 - `refuse_below`: below it the reply is a refusal rather than passages; chosen so that at most
-  `--max-false-refusal` of dev's answerable questions are refused by it.
+  `--max-false-refusal` of dev's answerable questions are refused by it, and at least
+  `--min-refusal-precision` of what it refuses is unanswerable (0 when no threshold is that precise).
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 4000, lr: f
 
 def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed among those shown (dev)."),
          max_false_refusal: float = typer.Option(0.03, help="Answerable questions the threshold may refuse (dev)."),
+         min_refusal_precision: float = typer.Option(0.5, help="Share of the threshold's refusals that must be of "
+                                                     "unanswerable questions (dev): right at least as often as wrong."),
          out: Path = typer.Option(Path(__file__).resolve().parents[1] / "rag" / "calibration.json")) -> None:
     from rag import FEATURES, SIGNALS
 
@@ -151,7 +154,9 @@ def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed
             break
     refuse = 0.0
     for t in np.linspace(0.0, min_conf, 50):
-        if ((conf < t) & answerable).sum() / max(1, n_answerable) <= max_false_refusal:
+        below = conf < t
+        if below.sum() and (below & answerable).sum() / max(1, n_answerable) <= max_false_refusal \
+                and (below & ~answerable).sum() / below.sum() >= min_refusal_precision:
             refuse = float(t)
     fitted = {"bias": round(float(w[0]), 4), **{s: round(float(v), 4) for s, v in zip(SIGNALS, w[1:])}}
     payload = {"features": features, "weights": fitted,
@@ -159,7 +164,8 @@ def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed
                "note": f"fitted by eval/calibrate.py on eval/dev.jsonl: {len(rows)} winning spans, "
                        f"{int(y.sum())} right; the fitted features put a right span first for {right_first} of "
                        f"{len(groups)} answerable questions (confidence fitted on 4-fold cross-fitted winners); "
-                       f"max_wrong {max_wrong}, max_false_refusal {max_false_refusal}"}
+                       f"max_wrong {max_wrong}, max_false_refusal {max_false_refusal}, "
+                       f"min_refusal_precision {min_refusal_precision}"}
     out.write_text(json.dumps(payload, indent=1) + "\n")
     shown = conf >= min_conf
     for t in np.linspace(0.5, 0.95, 10):
