@@ -22,7 +22,7 @@ from rag.align import Slot, question_role, span_head, span_slots
 from rag.evidence import RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, stated_stems, term_weight, uncovered_terms
 from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
-from rag.question import QuestionInfo
+from rag.question import QuestionInfo, Term
 from rag.spans import Span, infobox_key, is_headline, spans
 from rag.text import content_stems, fold, parse, parse_many, stem
 from sourcechat.settings import Settings
@@ -388,35 +388,41 @@ class Alignment:
         return {"predicate": max(sims), "role": 1.0 if role else 0.0, **focus}
 
 
+def _plain(text: str) -> str:
+    """The text's words, folded, one space between them: "J.Lbs?" → "j lbs", for word-for-word comparisons."""
+    return re.sub(r"[^\w]+", " ", fold(text)).strip()
+
+
 def _said_in_question(text: str, question: str) -> bool:
     """The question already says the span, word for word ("J.Lbs" in "...with the Alchemist, Bekon and J.Lbs?")."""
-    span_words = re.sub(r"[^\w]+", " ", fold(text)).strip()
-    question_words = re.sub(r"[^\w]+", " ", fold(question)).strip()
-    return bool(span_words) and f" {span_words} " in f" {question_words} "
+    span_words = _plain(text)
+    return bool(span_words) and f" {span_words} " in f" {_plain(question)} "
+
+
+def _stated_share(item: Evidence, snap: Snapshot, weighted: list[tuple[Term, float]], literal: bool) -> float:
+    """Share (by weight) of these question terms that the sentence itself states (its stems, with those of the
+    sentence an "It…" opening refers back to; `literal`: or the word as written, "7-2")."""
+    if not weighted:
+        return 1.0
+    in_sentence = stated_stems(snap, item.sentence)
+    folded = fold(item.sentence.text) if literal else ""
+    got = sum(w for t, w in weighted if t.stem in in_sentence or (literal and t.word in folded))
+    return got / (sum(w for _, w in weighted) or 1.0)
 
 
 def _own_terms(info: QuestionInfo, item: Evidence, snap: Snapshot) -> float:
     """Share (by weight, verbs weighing more as in lexical overlap) of the question's words in the sentence itself."""
-    terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND", "CONTEXT", "EXPAND", "SOURCE"}]
-    if not terms:
-        return 1.0
-    in_sentence = stated_stems(snap, item.sentence)
     title_stems = snap.title_stems(item.title)
-    weights = [(term_weight(snap, t.stem, title_stems) * (RELATION_WEIGHT if t.pos == "VERB" else 1.0),
-                t.stem in in_sentence) for t in terms]
-    return sum(w for w, ok in weights if ok) / (sum(w for w, _ in weights) or 1.0)
+    terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND", "CONTEXT", "EXPAND", "SOURCE"}]
+    return _stated_share(item, snap, [(t, term_weight(snap, t.stem, title_stems) * (RELATION_WEIGHT if t.pos == "VERB" else 1.0))
+                                      for t in terms], literal=False)
 
 
 def _own_names(info: QuestionInfo, item: Evidence, snap: Snapshot) -> float:
     """Share (by weight) of the question's names and numbers that the sentence itself states: its
     neighbours may supply them for coverage, but the sentence that says them is about the thing asked."""
     named = [t for t in info.terms if t.pos in {"PROPN", "NUM"} or t.word[:1].isdigit()]
-    if not named:
-        return 1.0
-    in_sentence = stated_stems(snap, item.sentence)
-    folded = fold(item.sentence.text)
-    weights = [(term_weight(snap, t.stem), t.stem in in_sentence or t.word in folded) for t in named]
-    return sum(w for w, ok in weights if ok) / (sum(w for w, _ in weights) or 1.0)
+    return _stated_share(item, snap, [(t, term_weight(snap, t.stem)) for t in named], literal=True)
 
 
 def full_name(text: str, article: str) -> str:
@@ -524,13 +530,12 @@ def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
 
 def _corroborating(answer: str, primary: Evidence, evidence: list[Evidence]) -> list[Evidence]:
     """Sentences in other articles that state the same answer: a second source for the same fact."""
-    fold_words = lambda t: re.sub(r"[^\w]+", " ", fold(t)).strip()  # noqa: E731
-    key = fold_words(answer)
+    key = _plain(answer)
     if len(key) < 3:
         return []
     out, seen = [], {primary.sentence.source}
     for item in evidence:
-        if item.sentence.source not in seen and f" {key} " in f" {fold_words(item.sentence.text)} ":
+        if item.sentence.source not in seen and f" {key} " in f" {_plain(item.sentence.text)} ":
             out.append(item)
             seen.add(item.sentence.source)
     return out[:2]
