@@ -15,8 +15,8 @@ from sourcechat.settings import Settings
 REQUIRED = {"id": str, "question": str, "answers": list, "sources": list, "answerable": bool}
 EVAL_DIR = Path(__file__).resolve().parent
 ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other subjects and in other formats
-# tune on dev; the gate reads test. fresh: three articles and their questions written on 2026-12-01 by a helper
-# session from the text alone (never shown the answerer), after dev and test had been used: reported, never tuned on.
+# tune on dev; the gate reads test. fresh: six articles and their questions written on 2026-12-01 by helper
+# sessions from the text alone (never shown the answerer), after dev and test had been used: reported, never tuned on.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl"}
 
 
