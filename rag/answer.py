@@ -528,6 +528,15 @@ def _distinct(cands: list[Candidate], answer: str) -> list[Candidate]:
     return out
 
 
+def _states_as_much(info: QuestionInfo, other: Evidence, primary: Evidence, snap: Snapshot) -> bool:
+    """The other sentence (with its neighbours and its article's title) states every question word the primary
+    one states: the same fact, so a different value there is a conflict. "shot … on March 15, 2020" and
+    "released … on September 1, 2022" are two events."""
+    asked = {t.stem for t in info.terms if t.pos not in {"TYPE", "KIND"}}
+    said = stated_stems(snap, other.sentence) | snap.context_stems(other.sentence) | snap.title_stems(other.title)
+    return asked & stated_stems(snap, primary.sentence) <= said
+
+
 def _corroborating(answer: str, primary: Evidence, evidence: list[Evidence]) -> list[Evidence]:
     """Sentences in other articles that state the same answer: a second source for the same fact."""
     key = _plain(answer)
@@ -574,7 +583,8 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     if winner.span.kind in VALUE_KINDS:
         conflict = [c for c in others if c.span.kind in VALUE_KINDS and set(KINDS[c.span.kind].accepts) & {winner.span.kind}
                     and c.evidence.sentence != winner.evidence.sentence and c.score >= winner.score - CONFLICT_MARGIN
-                    and c.evidence.lexical >= 0.5 * winner.evidence.lexical][:1]
+                    and c.evidence.lexical >= 0.5 * winner.evidence.lexical
+                    and _states_as_much(info, c.evidence, winner.evidence, snap)][:1]
         if conflict:  # two values for one question: the margin that matters is over everything else
             rest = [c for c in others if c is not conflict[0]]
             decision.signals = confidence_signals(winner, rest, len(corroborating), items[0], info,

@@ -166,3 +166,11 @@ def test_question_kinds_are_detected_from_the_question_alone():
     assert analyse("Where did it debut on the chart?").expects[0] == "RANK"
     assert analyse("Which borough hosts the race?").expects == ("PLACE",)
     assert analyse("What is the total price tag of the bridge?").expects[0] == "MONEY"
+
+
+def test_a_date_of_another_event_is_not_a_conflict(ferry_assistant):
+    """Shot on March 15, 2020; released on September 1, 2022: two facts, not two sources disagreeing on one.
+    The release sentence does not say "shot", so its date is no conflict (it had read "the sources differ")."""
+    result = ferry_assistant.ask("On what date was the short film shot?")
+    assert "differ" not in result["text"], result["text"]
+    assert "March 15, 2020" in result["text"] and result["answer"] in {"", "March 15, 2020"}
