@@ -12,6 +12,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -211,6 +212,32 @@ def _sentence_texts(pending: _Pending) -> list[str]:
 
 EMBED_CALL_TEXTS = 64  # texts per model call, across articles: full batches, and questions slip in between calls
 WRITE_ROWS = 2000  # chunks per Chroma write
+EMBED_MEMO = 10_000  # vectors kept per run for texts seen again (mirrored copies, repeated page chrome)
+
+
+class _Memo:
+    """Text → vector for the texts of one ingest run, the most recent EMBED_MEMO: a text that comes again
+    (a copy of an article, a sentence every page of a site repeats) is embedded once. The model is
+    deterministic for a text, so a reused vector is the one it would compute."""
+
+    def __init__(self, size: int = EMBED_MEMO):
+        self.size = size
+        self.vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self.reused = 0
+
+    def embed(self, model: Embedder, texts: list[str]) -> list:
+        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        if new:
+            for text, vector in zip(new, model.embed_documents(new)):
+                self.vectors[text] = vector
+        out = []
+        for text in texts:
+            self.vectors.move_to_end(text)
+            out.append(self.vectors[text])
+        self.reused += len(texts) - len(new)
+        while len(self.vectors) > self.size:
+            self.vectors.popitem(last=False)
+        return out
 
 
 @dataclass
@@ -240,11 +267,12 @@ def _embed_and_write(collection, pending: list[_Pending], known: dict[str, Chunk
     for job in ready:
         job.failed = "no text to embed"
     changed = False
+    memo = _Memo()
     for offset in range(0, len(queue), EMBED_CALL_TEXTS):
         call = queue[offset:offset + EMBED_CALL_TEXTS]
         live = [(job, i) for job, i in call if not job.failed]
         try:
-            vectors = model.embed_documents([job.texts[i] for job, i in live]) if live else []
+            vectors = memo.embed(model, [job.texts[i] for job, i in live]) if live else []
         except Exception as exc:  # these articles keep their previous chunks; the others go on
             for job, _ in live:
                 job.failed = job.failed or f"{type(exc).__name__}: {exc}"
@@ -258,6 +286,8 @@ def _embed_and_write(collection, pending: list[_Pending], known: dict[str, Chunk
             changed |= _write_jobs(collection, ready, known, settings, report)
             ready = []
     changed |= _write_jobs(collection, ready, known, settings, report)
+    if memo.reused:
+        log.info("%d of %d texts were embedded once for several articles", memo.reused, total)
     return changed
 
 

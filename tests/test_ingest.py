@@ -29,6 +29,27 @@ def test_first_ingest_stores_every_article_with_metadata(fresh):
     assert open_collection(fresh).configuration["hnsw"]["space"] == "cosine"
 
 
+def test_a_copy_of_an_article_is_embedded_once(fresh):
+    """Mirrored copies and page chrome repeat texts: each distinct text goes through the model once per run,
+    and the copy's chunks get the vectors the original's got."""
+    from sourcechat.store import embeddings
+
+    model, seen = embeddings(fresh), []
+
+    class Counting:
+        def embed_documents(self, texts):
+            seen.extend(texts)
+            return model.embed_documents(texts)
+
+    (fresh.sources_dir / "mirror.txt").write_bytes((fresh.sources_dir / WIKI).read_bytes())
+    report = run_ingest(fresh, embedder=Counting())
+    assert report.added == 5 and not report.failed
+    assert len(seen) == len(set(seen)) > 100
+    got = {s: open_collection(fresh).get(where={"source": s}, include=["embeddings", "metadatas"]) for s in (WIKI, "mirror.txt")}
+    vectors = [dict(zip((m["chunk"] for m in g["metadatas"]), g["embeddings"])) for g in got.values()]
+    assert vectors[0].keys() == vectors[1].keys() and all((vectors[0][k] == vectors[1][k]).all() for k in vectors[0])
+
+
 def test_reingest_of_unchanged_articles_embeds_nothing(fresh):
     run_ingest(fresh)
     before = sorted(open_collection(fresh).get(include=[])["ids"])
