@@ -8,6 +8,7 @@ the evidence, literally or as a close paraphrase ("suggested" for "recommended")
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,7 +164,7 @@ def sentence_key(title: str, sentence: str) -> str:
     return f"{title}: {sentence}" if title else sentence
 
 
-def _close_spelling(word: str, snap: Snapshot, within: set[str] | frozenset | None = None) -> bool:
+def _close_spelling(word: str, snap: Snapshot, within: Collection[str] | None = None) -> bool:
     """A word of the collection (or of `within`, one article's words) is spelled within difflib ratio 0.85;
     the view's bigram index gives difflib's answer without scanning the vocabulary."""
     return len(word) >= 5 and snap.spelling.has_close(word, 0.85, within)

@@ -16,7 +16,7 @@ import difflib
 import logging
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 
@@ -70,7 +70,7 @@ class SpellingIndex:
             self._memo[key] = found
         return found
 
-    def has_close(self, word: str, cutoff: float = 0.85, within: set[str] | frozenset | None = None) -> bool:
+    def has_close(self, word: str, cutoff: float = 0.85, within: Collection[str] | None = None) -> bool:
         """difflib.get_close_matches(word, vocabulary or `within`, n=1, cutoff) is not empty
         (`within` must be a subset of the indexed vocabulary)."""
         found = self.matches(word, cutoff)
@@ -148,6 +148,6 @@ class LayeredSpelling:
             found = tuple(w for w in found if w not in self.removed)
         return found + self.extra.matches(word, cutoff) if self.added else found
 
-    def has_close(self, word: str, cutoff: float = 0.85, within: set[str] | frozenset | None = None) -> bool:
+    def has_close(self, word: str, cutoff: float = 0.85, within: Collection[str] | None = None) -> bool:
         found = self.matches(word, cutoff)
         return bool(found) if within is None else any(w in within for w in found)
