@@ -74,7 +74,6 @@ class ArticleData:
     key: tuple[str, str]  # (source, content hashes): a changed article gets a new key
     info: ArticleInfo
     ids: list[str]
-    documents: list[str]
     metadatas: list[ChunkMeta]
     sentences_by_chunk: dict[str, list[Sentence]]
     tokens: list[list[str]]  # BM25 tokens of each chunk (title + text)
@@ -146,7 +145,6 @@ def _add(counter: Counter, keys, sign: int) -> None:
 class Snapshot:
     generation: str
     ids: list[str]
-    documents: list[str]
     metadatas: list[ChunkMeta]
     articles: dict[str, ArticleInfo]
     sentences_by_chunk: Any  # chunk id → list[Sentence] (a mapping with .get)
@@ -159,6 +157,12 @@ class Snapshot:
 
     def position(self, chunk_id: str) -> int:
         return self._pos[chunk_id]
+
+    def document(self, i: int) -> str:
+        """The text of chunk `i` (in `ids` order): a slice of its article's text, which holds every chunk's
+        characters at their offsets (Chroma's copy is the same string), so the view keeps the text once."""
+        meta = self.metadatas[i]
+        return self.articles[meta.source].text[meta.start:meta.end]
 
     def has(self, chunk_id: str) -> bool:
         return chunk_id in self._pos
@@ -282,7 +286,7 @@ def _article_data(source: str, ids: list[str], documents: list[str], metadatas: 
     info.position = {s.start: i for i, s in enumerate(info.sentences)}
     return ArticleData(
         key=(source, hashes), info=info,
-        ids=[ids[i] for i in rows], documents=[documents[i] for i in rows], metadatas=[metadatas[i] for i in rows],
+        ids=[ids[i] for i in rows], metadatas=_shared_metadata([metadatas[i] for i in rows]),
         sentences_by_chunk=sentences_by_chunk,
         tokens=[_shared(content_stems(f"{metadatas[i].title} {documents[i]}")) for i in rows],
         sentence_stems=[_sorted_shared(content_stems(s.text)) for s in info.sentences],
@@ -290,6 +294,14 @@ def _article_data(source: str, ids: list[str], documents: list[str], metadatas: 
         title_stems=_sorted_shared(content_stems(info.title)),
         words=_sorted_shared(w for w in words(text) if len(w) > 2),
     )
+
+
+_PER_ARTICLE = ("source", "title", "content_hash", "file_hash", "ingested_at", "origin", "chunker")
+
+
+def _shared_metadata(metadatas: list[ChunkMeta]) -> list[ChunkMeta]:
+    """The article's chunks repeat its name, title, hashes and dates: one string each, not one per chunk."""
+    return [m.model_copy(update={k: sys.intern(getattr(m, k)) for k in _PER_ARTICLE}) for m in metadatas]
 
 
 def _shared(strings: Iterable[str]) -> list[str]:
@@ -341,7 +353,7 @@ def _read_articles(collection, sources: list[str]) -> dict[str, ArticleData]:
     return out
 
 
-VIEW_FORMAT = 2  # bump when ArticleData or what it derives changes: older files are then ignored
+VIEW_FORMAT = 4  # bump when ArticleData or what it derives changes: older files are then ignored
 
 
 class ViewStore:
@@ -446,13 +458,12 @@ def _lexical_key(data: ArticleData) -> str:
 
 def _assemble(generation: str, data: dict[str, ArticleData], totals: Totals, ids: list[str],
               lexical: LexicalIndex) -> Snapshot:
-    documents = [doc for d in data.values() for doc in d.documents]
     metadatas = [meta for d in data.values() for meta in d.metadatas]
     n = totals.n_sentences
     idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in totals.sentence_df.items()}
     topic = frozenset(t for t, c in totals.title_df.items() if len(data) >= 2 and c >= len(data) / 2)
     articles = {s: d.info for s, d in data.items()}
-    return Snapshot(generation, ids, documents, metadatas, articles, _ChunkSentences(data), lexical, idf,
+    return Snapshot(generation, ids, metadatas, articles, _ChunkSentences(data), lexical, idf,
                     totals.article_df, topic, data=data, totals=totals)
 
 

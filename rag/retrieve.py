@@ -64,5 +64,5 @@ class HybridRetriever(BaseRetriever):
             i = snap.position(chunk_id)
             meta = dict(snap.metadatas[i].to_chroma(), rank=rank, score=fused[chunk_id],
                         dense=dense_sim.get(chunk_id, 0.0), bm25=bm25_score.get(chunk_id, 0.0))
-            docs.append(Document(id=chunk_id, page_content=snap.documents[i], metadata=meta))
+            docs.append(Document(id=chunk_id, page_content=snap.document(i), metadata=meta))
         return docs
