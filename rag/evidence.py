@@ -200,15 +200,15 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     for term in info.terms:
         if not term.required or term.stem in context_stems:
             continue
-        in_corpus = (term.stem in snap.article_df or _close_spelling(term.word, snap)
-                     or (not term.word.isalnum() and term.word in snap.corpus_text))  # "r&b"
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():
             if term.word not in snap.folded_text(article.source) and not _close_spelling(term.word, snap, article_words):
                 if re.fullmatch(r"(19|20)\d\d", term.word) and not re.search(r"\b(19|20)\d\d\b", article.text):
                     continue  # a year the article never states (it names no year at all): implied, not contradicted
                 missing.append(term)
             continue
-        if in_corpus or term.pos in {"ADJ", "ADV"} or term.pos == "VERB" or not whole_claim:
+        if term.pos in {"ADJ", "ADV"} or term.pos == "VERB" or not whole_claim or (
+                term.stem in snap.article_df or _close_spelling(term.word, snap)
+                or (not term.word.isalnum() and term.word in snap.corpus_text)):  # "r&b"
             continue  # the collection uses the word, or it is an action/quality that is often paraphrased
         candidates = sorted({w for w in words(context) if len(w) > 2})
         if not _has_paraphrase(term.word, candidates, cache, settings.synonym_similarity):

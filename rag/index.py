@@ -35,6 +35,7 @@ from rag.spelling import LayeredSpelling, SpellingIndex
 from rag.text import content_stems, fold, words
 from sourcechat.contracts import ChunkMeta
 from sourcechat.files import write_atomic
+from sourcechat.lru import LRU
 from sourcechat.settings import Settings
 from sourcechat.store import (
     current_generation,
@@ -44,6 +45,9 @@ from sourcechat.store import (
 )
 
 log = logging.getLogger(__name__)
+
+FOLDED_ARTICLES = 512  # articles whose folded text a view keeps (Snapshot.folded_text)
+
 
 @dataclass(frozen=True, slots=True)
 class Sentence:
@@ -83,10 +87,6 @@ class ArticleData:
     stems: tuple[str, ...]  # content stems of title + text (article document frequency)
     title_stems: tuple[str, ...]
     words: tuple[str, ...]  # words longer than two letters (spelling vocabulary)
-
-    @cached_property
-    def folded(self) -> str:
-        return fold(self.info.text)
 
 
 class _ChunkSentences:
@@ -171,6 +171,7 @@ class Snapshot:
         self._pos = {cid: i for i, cid in enumerate(self.ids)}
         self.unknown_idf = max(self.idf.values(), default=5.0) + 1.0  # weight of a word no sentence uses
         self._title_stems: dict[str, frozenset] = {}
+        self._folded: LRU[str, str] = LRU(FOLDED_ARTICLES)
 
     def _index(self, sentence: Sentence) -> int | None:
         return self.articles[sentence.source].position.get(sentence.start)
@@ -216,14 +217,19 @@ class Snapshot:
         return found
 
     def folded_text(self, source: str) -> str:
-        """fold() of an article's text, computed once per article (not per question)."""
-        data = self.data.get(source)
-        return data.folded if data is not None else fold(self.articles[source].text)
+        """fold() of an article's text, kept for the FOLDED_ARTICLES articles questions read most recently
+        (a copy per article for the view's life would double the text it holds)."""
+        found = self._folded.get_many([source])
+        if source in found:
+            return found[source]
+        folded = fold(self.articles[source].text)
+        self._folded.put_many([(source, folded)])
+        return folded
 
     @cached_property
     def corpus_text(self) -> str:
-        if self.data:
-            return " ".join(d.folded for d in self.data.values())
+        """Every article's folded text, joined: built only for a question word that is not a word of the
+        vocabulary ("r&b"), which is rare."""
         return " ".join(fold(a.text) for a in self.articles.values())
 
     @cached_property
