@@ -12,7 +12,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from ingest.versions import VERSIONS_DIR, place, safe_name
 from sourcechat.audit import audit
 from sourcechat.contracts import ChunkMeta
 from sourcechat.errors import SourceError, UserError
+from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
 from sourcechat.settings import Settings
 from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
@@ -216,28 +216,22 @@ EMBED_MEMO = 10_000  # vectors kept per run for texts seen again (mirrored copie
 
 
 class _Memo:
-    """Text → vector for the texts of one ingest run, the most recent EMBED_MEMO: a text that comes again
-    (a copy of an article, a sentence every page of a site repeats) is embedded once. The model is
-    deterministic for a text, so a reused vector is the one it would compute."""
+    """Text → vector for the texts of one ingest run, the most recent EMBED_MEMO (the project's LRU): a text
+    that comes again (a copy of an article, a sentence every page of a site repeats) is embedded once. The
+    model is deterministic for a text, so a reused vector is the one it would compute."""
 
     def __init__(self, size: int = EMBED_MEMO):
-        self.size = size
-        self.vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self.vectors: LRU[str, list[float]] = LRU(size)
         self.reused = 0
 
     def embed(self, model: Embedder, texts: list[str]) -> list:
-        new = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        known = self.vectors.get_many(texts)
+        new = list(dict.fromkeys(t for t in texts if t not in known))
         if new:
-            for text, vector in zip(new, model.embed_documents(new)):
-                self.vectors[text] = vector
-        out = []
-        for text in texts:
-            self.vectors.move_to_end(text)
-            out.append(self.vectors[text])
+            known.update(zip(new, model.embed_documents(new)))
+            self.vectors.put_many((t, known[t]) for t in new)
         self.reused += len(texts) - len(new)
-        while len(self.vectors) > self.size:
-            self.vectors.popitem(last=False)
-        return out
+        return [known[t] for t in texts]
 
 
 @dataclass
