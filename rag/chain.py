@@ -6,6 +6,7 @@ three always run the same chain. It is thread-safe and loads the models once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import unicodedata
@@ -83,15 +84,14 @@ class Assistant:
     def warm_up(self, vocabulary_limit: int = 5000) -> None:
         """Load the models and the index now rather than on the first question, and embed the collection's
         commonest words, which paraphrase checks compare against (else the first questions pay for it)."""
-        from collections import Counter
-
-        from rag.text import STOPWORDS, nlp, words
+        from rag.text import STOPWORDS, nlp
 
         embeddings(self.settings).embed_query("warm up")
         snap = self.corpus.snapshot()
         nlp()
-        counts = Counter(w for a in snap.articles.values() for w in words(a.text) if len(w) > 3 and w not in STOPWORDS)
-        self.cache.vectors([w for w, _ in counts.most_common(vocabulary_limit)])
+        # the words most articles use (the view's counts: reading every article's text would cost a disk read each)
+        common = (w for w, _ in snap.totals.word_df.most_common() if len(w) > 3 and w not in STOPWORDS)
+        self.cache.vectors(list(itertools.islice(common, vocabulary_limit)))
         self.cache.vectors(sorted({p for kind in KINDS.values() for p in kind.prototypes}))  # focus-noun typing
 
     def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:

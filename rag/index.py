@@ -8,6 +8,9 @@ Scale (issue 11): Chroma is read in pages (no SQLite variable limit); each artic
 sentences, their stems, BM25 tokens) is kept per (source, content hash) and reused by the next view, so a
 change re-reads and re-tokenises only the changed articles; the new view is built in the background while
 questions are answered from the current one, and swapped in under a lock held only for the assignment.
+A view keeps in memory only what every question or change needs of each article (its name, title, chunk
+ids, the collection's counts and the BM25 postings); an article's text, sentences, stems and tokens stay in
+its saved view file and are read when a question touches it (`Article`, `ArticleStore`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,20 @@ import sys
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from rag.lexical import ArticleTokens, LexicalIndex
+from rag.lexical import ArticleTokens, LexicalIndex, Segment
 from rag.spelling import LayeredSpelling, SpellingIndex
 from rag.text import content_stems, fold, words
 from sourcechat.contracts import ChunkMeta
+from sourcechat.errors import UserError
 from sourcechat.files import write_atomic
 from sourcechat.lru import LRU
 from sourcechat.settings import Settings
@@ -47,10 +51,13 @@ from sourcechat.store import (
 log = logging.getLogger(__name__)
 
 FOLDED_ARTICLES = 512  # articles whose folded text a view keeps (Snapshot.folded_text)
+ARTICLES_IN_MEMORY = 2048  # articles whose full data (ArticleData, ~85 KB each) a process keeps (ArticleStore)
 
 
-@dataclass(frozen=True, slots=True)
-class Sentence:
+class Sentence(NamedTuple):
+    """One sentence of an article (a tuple: loading a saved article builds ~40 of them, 7× faster than a
+    dataclass's per-field state)."""
+
     source: str
     start: int
     end: int
@@ -92,12 +99,12 @@ class ArticleData:
 class _ChunkSentences:
     """chunk id → its sentences, looked up through the article (ids are `source::hash::n`): no global table."""
 
-    def __init__(self, articles: dict[str, ArticleData]):
+    def __init__(self, articles: dict[str, Article]):
         self._articles = articles
 
     def get(self, chunk_id: str, default=None):
-        data = self._articles.get(chunk_id.rsplit("::", 2)[0])
-        return default if data is None else data.sentences_by_chunk.get(chunk_id, default)
+        article = self._articles.get(chunk_id.rsplit("::", 2)[0])
+        return default if article is None else article.data.sentences_by_chunk.get(chunk_id, default)
 
     def __getitem__(self, chunk_id: str) -> list[Sentence]:
         found = self.get(chunk_id)
@@ -107,6 +114,91 @@ class _ChunkSentences:
 
     def __contains__(self, chunk_id: str) -> bool:
         return self.get(chunk_id) is not None
+
+
+class Article:
+    """What a view keeps in memory of one article: its name, title, dates and chunk ids (a few hundred
+    bytes). The rest, ArticleData (text, sentences, stems, BM25 tokens: ~100 KB), stays in its saved view
+    file and is read through the process's ArticleStore when a question or a change needs it. Reads like
+    an ArticleInfo (`text`, `sentences`, `position`)."""
+
+    __slots__ = ("key", "source", "title", "n_chunks", "ingested_at", "origin", "content_hash", "ids",
+                 "_store", "_held")
+
+    def __init__(self, data: ArticleData, store: ArticleStore, held: bool = False):
+        info = data.info
+        self.key = data.key
+        self.source, self.title, self.n_chunks = info.source, info.title, info.n_chunks
+        self.ingested_at, self.origin, self.content_hash = info.ingested_at, info.origin, info.content_hash
+        self.ids = tuple(data.ids)
+        self._store = store
+        self._held = data if held else None  # data that could not be saved to disk stays in memory
+
+    @property
+    def data(self) -> ArticleData:
+        return self._held if self._held is not None else self._store.get(self)
+
+    @property
+    def text(self) -> str:
+        return self.data.info.text
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        return self.data.info.sentences
+
+    @property
+    def position(self) -> dict[int, int]:
+        return self.data.info.position
+
+
+class _ChunkMetas(Sequence):
+    """The view's chunk metadata in `ids` order, read from each chunk's article when asked for."""
+
+    def __init__(self, ids: list[str], articles: dict[str, Article]):
+        self._ids, self._articles = ids, articles
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._ids)))]
+        chunk_id = self._ids[i]
+        data = self._articles[chunk_id.rsplit("::", 2)[0]].data
+        return data.metadatas[data.ids.index(chunk_id)]
+
+
+class ArticleStore:
+    """One process's full article data (ArticleData) for all its views: the ARTICLES_IN_MEMORY articles read
+    most recently in an LRU, any other read from its saved view file when asked for (~0.4 ms), or from Chroma
+    if the file is gone. Keys are (source, content hashes), so views of different generations share it."""
+
+    def __init__(self, settings: Settings, capacity: int | None = None):
+        self.settings = settings
+        self.views = ViewStore(settings)
+        self._recent: LRU[tuple[str, str], ArticleData] = LRU(capacity or ARTICLES_IN_MEMORY)
+
+    def offer(self, data: ArticleData) -> None:
+        self._recent.put_many([(data.key, data)])
+
+    def get(self, article: Article) -> ArticleData:
+        found = self._recent.get_many([article.key]).get(article.key)
+        if found is None:
+            found = self.load(article.source, article.key)
+            self.offer(found)
+        return found
+
+    def load(self, source: str, key: tuple[str, str]) -> ArticleData:
+        """Without keeping it (a rebuild's pass over every article must not flush what questions use)."""
+        found = self._recent.get_many([key]).get(key)
+        if found is None:
+            found = self.views.load({source: key}).get(source)
+        if found is None:
+            found = _read_articles(open_collection(self.settings), [source]).get(source)
+            if found is None or found.key != key:
+                raise UserError(f"{source} changed while this question was answered: ask again")
+            self.views.save({source: found})
+        return found
 
 
 @dataclass
@@ -145,15 +237,15 @@ def _add(counter: Counter, keys, sign: int) -> None:
 class Snapshot:
     generation: str
     ids: list[str]
-    metadatas: list[ChunkMeta]
-    articles: dict[str, ArticleInfo]
+    metadatas: Sequence[ChunkMeta]  # in `ids` order, read from the chunk's article when asked for
+    articles: dict[str, Article]
     sentences_by_chunk: Any  # chunk id → list[Sentence] (a mapping with .get)
     lexical: LexicalIndex | None  # BM25 over the chunks, in `ids` order
     idf: dict[str, float]
     article_df: Counter  # stem → number of articles that use it
     topic: frozenset = frozenset()  # stems most titles share (the collection's subject): weak evidence
-    data: dict[str, ArticleData] = field(default_factory=dict, repr=False)
     totals: Totals = field(default_factory=Totals, repr=False)
+    store: ArticleStore | None = field(default=None, repr=False)  # where `articles` read their full data
 
     def position(self, chunk_id: str) -> int:
         return self._pos[chunk_id]
@@ -174,7 +266,8 @@ class Snapshot:
         self._folded: LRU[str, str] = LRU(FOLDED_ARTICLES)
 
     def _index(self, sentence: Sentence) -> int | None:
-        return self.articles[sentence.source].position.get(sentence.start)
+        article = self.articles.get(sentence.source)
+        return None if article is None else article.position.get(sentence.start)
 
     def following(self, sentence: Sentence) -> Sentence | None:
         """The next sentence of the same article, or None at its end."""
@@ -197,15 +290,19 @@ class Snapshot:
         return " ".join(s.text for s in article.sentences[max(0, idx - 1):idx + 2])
 
     # --- stems computed at load, read by evidence selection (same values as content_stems of the text) ---
+    def _data(self, source: str) -> ArticleData | None:
+        article = self.articles.get(source)
+        return None if article is None else article.data
+
     def sentence_stems(self, sentence: Sentence) -> frozenset:
-        data, idx = self.data.get(sentence.source), self._index(sentence)
+        data, idx = self._data(sentence.source), self._index(sentence)
         if data is None or idx is None or data.info.sentences[idx].end != sentence.end:
             return frozenset(content_stems(sentence.text))
         return frozenset(data.sentence_stems[idx])
 
     def context_stems(self, sentence: Sentence) -> frozenset:
         """Stems of `neighbours(sentence)`: words never span the spaces it joins sentences with."""
-        data, idx = self.data.get(sentence.source), self._index(sentence)
+        data, idx = self._data(sentence.source), self._index(sentence)
         if data is None or idx is None:
             return self.sentence_stems(sentence)
         return frozenset(s for stems in data.sentence_stems[max(0, idx - 1):idx + 2] for s in stems)
@@ -234,9 +331,7 @@ class Snapshot:
 
     @cached_property
     def corpus_words(self) -> set[str]:
-        if self.data:
-            return set(self.totals.word_df)
-        return {w for a in self.articles.values() for w in self.article_words(a.source)}
+        return set(self.totals.word_df)
 
     @cached_property
     def spelling(self) -> SpellingIndex | LayeredSpelling:
@@ -251,13 +346,8 @@ class Snapshot:
         return SpellingIndex(self.corpus_words)
 
     def article_words(self, source: str) -> Collection[str]:
-        if source in self.data:
-            return self.data[source].words
-        if source not in self._article_words:
-            self._article_words[source] = {w for w in words(self.articles[source].text) if len(w) > 2}
-        return self._article_words[source]
+        return self.articles[source].data.words
 
-    _article_words: dict = field(default_factory=dict, repr=False)
     # (the previous view's spelling index, words that left the vocabulary, words that came): see `spelling`
     spelling_seed: tuple | None = field(default=None, repr=False)
 
@@ -320,14 +410,6 @@ def _sorted_shared(strings: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(_shared(strings))))
 
 
-def _reshared(data: ArticleData) -> ArticleData:
-    """Unpickled data shares strings within its own file only: share them with the rest of the view."""
-    data.sentence_stems = [tuple(_shared(s)) for s in data.sentence_stems]
-    data.tokens = [_shared(t) for t in data.tokens]
-    data.stems, data.title_stems, data.words = (tuple(_shared(x)) for x in (data.stems, data.title_stems, data.words))
-    return data
-
-
 def _group_rows(got: dict[str, list]) -> dict[str, tuple[list, list, list]]:
     grouped: dict[str, tuple[list, list, list]] = {}
     for cid, doc, meta in zip(got["ids"], got["documents"], map(ChunkMeta.from_chroma, got["metadatas"])):
@@ -359,7 +441,7 @@ def _read_articles(collection, sources: list[str]) -> dict[str, ArticleData]:
     return out
 
 
-VIEW_FORMAT = 4  # bump when ArticleData or what it derives changes: older files are then ignored
+VIEW_FORMAT = 5  # bump when ArticleData or what it derives changes: older files are then ignored
 
 
 class ViewStore:
@@ -385,21 +467,25 @@ class ViewStore:
             except (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError, ValueError, ImportError):
                 continue
             if isinstance(data, ArticleData) and data.key == key:
-                out[source] = _reshared(data)
+                out[source] = data  # its strings are shared within the file; not interned: a
+                # question's load would spend more on sys.intern than on unpickling
         return out
 
-    def save(self, data: dict[str, ArticleData]) -> None:
+    def save(self, data: dict[str, ArticleData]) -> bool:
+        """False when the files could not be written: the caller then keeps the data in memory."""
         try:
             for item in data.values():
                 write_atomic(self._path(item.key), pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError as exc:  # a read-only or full disk costs speed at the next start, nothing else
+        except OSError as exc:  # a read-only or full disk: the view holds the data itself
             log.warning("view data not saved: %s", exc)
+            return False
+        return True
 
-    def prune(self, keys: dict[str, tuple[str, str]]) -> None:
-        """Drop files of article versions no longer in the index."""
+    def prune(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Drop files of article versions not in `keys`."""
         if not self.folder.is_dir():
             return
-        live = {self._path(key).name for key in keys.values()}
+        live = {self._path(key).name for key in keys}
         for path in self.folder.glob("*.pkl"):
             if path.name not in live:
                 path.unlink(missing_ok=True)
@@ -409,68 +495,102 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
                    saved_views: bool = True) -> Snapshot:
     """The view at `generation`: unchanged articles are taken from `previous`, then from the saved view
     data (ViewStore; `saved_views=False` ignores it, as the scale benchmark's full build does), the rest
-    read from Chroma (and saved for the next start)."""
+    read from Chroma (and saved for the next start). Each article's full data passes through once, to count
+    it into the totals and BM25, and then stays on disk (ArticleStore)."""
     collection = open_collection(settings)
     keys = _article_keys(collection)
-    reuse = previous.data if previous is not None else {}
-    kept = {s: d for s, d in reuse.items() if keys.get(s) == d.key}
-    views = ViewStore(settings)
-    saved = views.load({s: k for s, k in keys.items() if s not in kept}) if saved_views else {}
-    read = _read_articles(collection, [s for s in keys if s not in kept and s not in saved])
-    views.save(read)
-    views.prune(keys)  # a build follows a change (or a start): drop the versions that left
-    fresh = {**saved, **read}
-    data = {s: kept.get(s) or fresh[s] for s in keys if s in kept or s in fresh}  # Chroma's order, as before
+    store = previous.store if previous is not None and previous.store is not None else ArticleStore(settings)
+    before = previous.articles if previous is not None else {}
+    kept = {s: a for s, a in before.items() if keys.get(s) == a.key}
+    incremental = previous is not None and previous.lexical is not None and bool(kept)
+    if not incremental:
+        kept = {}
+    totals = previous.totals.copy() if incremental and previous is not None else Totals()
+    articles: dict[str, Article] = {}
+    counts = Counter[str]()
+    new_words: set[str] = set()
+
+    def arrive() -> Iterator[ArticleTokens]:
+        """The articles not kept, in Chroma's order, counted in as they come; their BM25 tokens."""
+        for data, held, how in _obtain(store, collection, [s for s in keys if s not in kept], keys, saved_views):
+            counts[how] += 1
+            totals.apply(data, +1)
+            if incremental and previous is not None:
+                new_words.update(w for w in data.words if w not in previous.totals.word_df)
+            articles[data.info.source] = Article(data, store, held)
+            store.offer(data)
+            yield (_lexical_key(data), list(data.ids), data.tokens)
+
+    left = [a for s, a in before.items() if s not in kept]
+    gone: set[str] = set()
+    if incremental:
+        added = list(arrive())
+        for old in left:
+            data = store.load(old.source, old.key)
+            totals.apply(data, -1)
+            gone.update(data.words)
+    else:
+        added = []
+    order = {s: i for i, s in enumerate(keys)}
+
+    def everything(only: Collection[str] | None = None) -> Iterator[ArticleTokens]:
+        for article in current.values():
+            if only is None or _lexical_key(article) in only:
+                data = article._held or store.load(article.source, article.key)
+                yield (_lexical_key(data), list(data.ids), data.tokens)
+
+    if incremental and previous is not None and previous.lexical is not None:  # the changed articles only
+        current = _in_order({**kept, **articles}, order)
+        ids = [cid for a in current.values() for cid in a.ids]
+        lexical = previous.lexical.updated({_lexical_key(a) for a in left}, added, ids, everything)
+    else:  # every article, streamed: one's full data at a time in memory beyond the store's LRU
+        segment = Segment.build(arrive())
+        current = _in_order(articles, order)
+        ids = [cid for a in current.values() for cid in a.ids]
+        lexical = LexicalIndex.of(segment, ids)
     seed = None
-    if previous is not None and previous.data:
-        totals = previous.totals.copy()
-        gone: set[str] = set()
-        new: set[str] = set()
-        for source, old in reuse.items():
-            if data.get(source) is not old:
-                totals.apply(old, -1)
-                gone.update(old.words)
-        for source in fresh:
-            if source in data:
-                totals.apply(data[source], +1)
-                new |= {w for w in data[source].words if w not in previous.totals.word_df}
-        if "spelling" in previous.__dict__:  # the previous view built its spelling index: layer on it
-            seed = (previous.spelling, {w for w in gone if w not in totals.word_df}, new)
-    else:
-        totals = Totals()
-        for d in data.values():
-            totals.apply(d, +1)
-    log.info("view %s: %d articles (%d read, %d loaded, %d reused)", generation[:8], len(data), len(read),
-             len(saved), len(kept))
-    ids = [cid for d in data.values() for cid in d.ids]
-
-    def everything() -> list[ArticleTokens]:
-        return [(_lexical_key(d), d.ids, d.tokens) for d in data.values()]
-
-    if previous is not None and previous.lexical is not None:  # the changed articles only (rag.lexical)
-        removed = {_lexical_key(old) for source, old in reuse.items() if data.get(source) is not old}
-        added: list[ArticleTokens] = [(_lexical_key(data[s]), data[s].ids, data[s].tokens) for s in fresh if s in data]
-        lexical = previous.lexical.updated(removed, added, ids, everything)
-    else:
-        lexical = LexicalIndex.build(everything(), ids)
-    snapshot = _assemble(generation, data, totals, ids, lexical)
+    if incremental and previous is not None and "spelling" in previous.__dict__:  # layer on its spelling index
+        seed = (previous.spelling, {w for w in gone if w not in totals.word_df}, new_words)
+    store.views.prune({a.key for a in current.values()} | {a.key for a in before.values()})  # the previous
+    # view may still be answering a question: its articles' files go at the next change
+    log.info("view %s: %d articles (%d read, %d loaded, %d reused)", generation[:8], len(current),
+             counts["read"], counts["loaded"], len(kept))
+    snapshot = _assemble(generation, current, totals, ids, lexical, store)
     snapshot.spelling_seed = seed
     return snapshot
 
 
-def _lexical_key(data: ArticleData) -> str:
+def _in_order(articles: dict[str, Article], order: dict[str, int]) -> dict[str, Article]:
+    return {s: articles[s] for s in sorted(articles, key=order.__getitem__)}
+
+
+def _obtain(store: ArticleStore, collection, sources: list[str], keys: dict[str, tuple[str, str]],
+            saved_views: bool) -> Iterator[tuple[ArticleData, bool, str]]:
+    """(data, held in memory, "loaded" or "read") of each of `sources` still in the index, in order: from its
+    saved file, else read from Chroma in batches and saved (held in memory if it could not be saved)."""
+    for i in range(0, len(sources), SOURCES_PER_READ):
+        batch = sources[i:i + SOURCES_PER_READ]
+        saved = store.views.load({s: keys[s] for s in batch}) if saved_views else {}
+        read = _read_articles(collection, [s for s in batch if s not in saved])
+        held = not store.views.save(read) if read else False
+        for source in batch:
+            if source in saved:
+                yield saved[source], False, "loaded"
+            elif source in read:
+                yield read[source], held, "read"
+
+
+def _lexical_key(data: ArticleData | Article) -> str:
     return f"{data.key[0]}\0{data.key[1]}"
 
 
-def _assemble(generation: str, data: dict[str, ArticleData], totals: Totals, ids: list[str],
-              lexical: LexicalIndex) -> Snapshot:
-    metadatas = [meta for d in data.values() for meta in d.metadatas]
+def _assemble(generation: str, articles: dict[str, Article], totals: Totals, ids: list[str],
+              lexical: LexicalIndex, store: ArticleStore) -> Snapshot:
     n = totals.n_sentences
     idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in totals.sentence_df.items()}
-    topic = frozenset(t for t, c in totals.title_df.items() if len(data) >= 2 and c >= len(data) / 2)
-    articles = {s: d.info for s, d in data.items()}
-    return Snapshot(generation, ids, metadatas, articles, _ChunkSentences(data), lexical, idf,
-                    totals.article_df, topic, data=data, totals=totals)
+    topic = frozenset(t for t, c in totals.title_df.items() if len(articles) >= 2 and c >= len(articles) / 2)
+    return Snapshot(generation, ids, _ChunkMetas(ids, articles), articles, _ChunkSentences(articles), lexical,
+                    idf, totals.article_df, topic, totals=totals, store=store)
 
 
 def load_snapshot(settings: Settings, saved_views: bool = True) -> Snapshot:

@@ -111,18 +111,23 @@ class LexicalIndex:
         return _Live(segment, alive, int(alive.sum()), int(segment.lengths[alive].sum()), positions)
 
     @classmethod
-    def build(cls, articles: Sequence[ArticleTokens],
+    def build(cls, articles: Iterable[ArticleTokens],
               order: Sequence[str]) -> LexicalIndex:
         """From scratch: one segment. `order`: the view's chunk ids, in the order scores are returned."""
+        return cls.of(Segment.build(articles), order)
+
+    @classmethod
+    def of(cls, segment: Segment, order: Sequence[str]) -> LexicalIndex:
+        """An index of one segment, built from a stream of articles before their order was known."""
         position = {cid: i for i, cid in enumerate(order)}
-        segment = Segment.build(articles)
         return cls([cls._live(segment, set(), position)]) if segment.chunk_ids else cls([])
 
     def updated(self, removed: set[str], added: Sequence[ArticleTokens],
-                order: Sequence[str], everything: Callable[[], Sequence[ArticleTokens]]) -> LexicalIndex:
+                order: Sequence[str], everything: Callable[..., Iterable[ArticleTokens]]) -> LexicalIndex:
         """The next view's index: `removed` articles' chunks dead, `added` in a new segment (article keys,
         so a changed article is a removed one plus an added one). `everything`: a callable giving every
-        live article's (key, ids, tokens), for a merge or a full rebuild. Dead articles are tracked per
+        live article's (key, ids, tokens), for a full rebuild; `everything(keys)`: those articles only, for a
+        merge (the view reads them from disk). Dead articles are tracked per
         segment: an article removed and later added again is dead in its old segment, alive in its new one."""
         position = {cid: i for i, cid in enumerate(order)}
         segments = [p.segment for p in self.parts]
@@ -146,7 +151,7 @@ class LexicalIndex:
         if len(segments) > MAX_SEGMENTS:  # merge all but the largest segment, keeping only live articles
             largest = max(range(len(segments)), key=lambda i: len(segments[i].chunk_ids))
             small = {k for i, seg in enumerate(segments) if i != largest for k in seg.sources if k not in dead[i]}
-            merged = Segment.build([a for a in everything() if a[0] in small])
+            merged = Segment.build(everything(small))
             segments, dead = [segments[largest], merged], [dead[largest], set()]
         return LexicalIndex([self._live(seg, gone, position) for seg, gone in zip(segments, dead) if seg.chunk_ids])
 

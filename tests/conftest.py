@@ -81,14 +81,18 @@ def cli(args: list[str], settings: Settings | None = None, env: dict | None = No
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
 
 
-def ingested_copy(tmp_path_factory, name: str) -> tuple[Path, Settings]:
-    """A temp folder holding a copy of the articles, ingested by the real `sourcechat ingest`: for tests that
-    start their own server on it."""
+def indexed_copy(indexed: Settings, dest: Path, **overrides) -> Settings:
+    """A private, writable copy of the session's ingested folder (the four articles and their index, as
+    `run_ingest` left them): for tests whose subject comes after that ingest. Ingesting the four takes ~18 s
+    here, a copy well under one; the first ingest itself is what tests/test_ingest.py checks."""
+    shutil.copytree(indexed.sources_dir.parent, dest, dirs_exist_ok=True)
+    return make_settings(dest, **overrides)
+
+
+def ingested_copy(tmp_path_factory, name: str, indexed: Settings) -> tuple[Path, Settings]:
+    """A temp folder holding an ingested copy of the articles: for tests that start their own server on it."""
     tmp = tmp_path_factory.mktemp(name)
-    settings = make_settings(tmp)
-    copy_sources(settings.sources_dir)
-    assert cli(["ingest", "--json"], settings).returncode == 0
-    return tmp, settings
+    return tmp, indexed_copy(indexed, tmp)
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from eval.bench_dedupe import edited_copies
 from rag.dedupe import collapse_near_duplicates, jaccard, shingles
 from rag.text import content_stems
-from tests.conftest import SOURCES, WIKI, copy_sources, make_settings
+from tests.conftest import SOURCES, WIKI, indexed_copy
 
 COPIES = 60
 SHORT = ["Who mastered the song?", "How long is the song?"]  # the clean collection answers these
@@ -22,16 +22,15 @@ PASSAGES = ["Who mixed the song?", "What musical key is the song set in?",
 
 
 @pytest.fixture(scope="module")
-def crowded(tmp_path_factory):
+def crowded(tmp_path_factory, indexed):
     from ingest import run_ingest
     from rag import Assistant
 
-    settings = make_settings(tmp_path_factory.mktemp("crowded"))
-    copy_sources(settings.sources_dir)
+    settings = indexed_copy(indexed, tmp_path_factory.mktemp("crowded"))
     for i, text in enumerate(edited_copies((SOURCES / WIKI).read_text(encoding="utf-8"), COPIES)):
         (settings.sources_dir / f"copy_{i:03d}.txt").write_text(text, encoding="utf-8")
     report = run_ingest(settings)
-    assert report.added == 4 + COPIES and not report.failed
+    assert report.added == COPIES and report.unchanged == 4 and not report.failed
     return Assistant(settings)
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import ROOT, cli, copy_sources, make_settings
+from tests.conftest import ROOT, cli, indexed_copy
 
 DATA = ROOT / "tests" / "data"
 STORY = "ferry-service.md"
@@ -16,15 +16,14 @@ LETTER = "ferry-letter.txt"
 
 
 @pytest.fixture(scope="module")
-def ferry(tmp_path_factory):
+def ferry(tmp_path_factory, indexed):
     from ingest import run_ingest
 
-    settings = make_settings(tmp_path_factory.mktemp("ferry"))
-    copy_sources(settings.sources_dir)
+    settings = indexed_copy(indexed, tmp_path_factory.mktemp("ferry"))
     for f in DATA.iterdir():
         shutil.copy(f, settings.sources_dir / f.name)
     report = run_ingest(settings)
-    assert report.added == 6 and not report.failed
+    assert report.added == 2 and report.unchanged == 4 and not report.failed
     return settings
 
 

@@ -89,7 +89,7 @@ def test_updates_merges_and_rebuilds_score_as_a_fresh_index():
             live[f"n{counter}"] = _article(rng, f"n{counter}")
             added.append(live[f"n{counter}"])
         order = [cid for _, ids, _ in live.values() for cid in ids]
-        index = index.updated(removed, added, order, lambda: list(live.values()))
+        index = index.updated(removed, added, order, lambda only=None: [a for a in live.values() if only is None or a[0] in only])
         kinds_seen.add(len(index.parts))
         assert len(index.parts) <= MAX_SEGMENTS + 1
         _check(index, live, rng)
@@ -105,7 +105,7 @@ def test_removing_most_articles_rebuilds_and_still_scores_exactly():
     for key in gone:
         del live[key]
     order = [c for _, ids, _ in live.values() for c in ids]
-    index = index.updated(gone, [], order, lambda: list(live.values()))
+    index = index.updated(gone, [], order, lambda only=None: [a for a in live.values() if only is None or a[0] in only])
     assert len(index.parts) == 1 and index.parts[0].alive is None  # rebuilt: no dead chunks kept
     _check(index, live, rng)
 

@@ -11,19 +11,17 @@ import pytest
 
 from ingest import run_ingest
 from sourcechat.store import current_generation, open_collection
-from tests.conftest import WIKI, copy_sources, make_settings
+from tests.conftest import WIKI, indexed_copy
 
 SQLITE_VARIABLE_LIMIT = 32_766
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory):
+def big(tmp_path_factory, indexed):
     """The four real articles, plus copies of them (new names, vectors with noise) past 40,000 chunks."""
     from eval.synth import add_copies
 
-    settings = make_settings(tmp_path_factory.mktemp("big"))
-    copy_sources(settings.sources_dir)
-    assert run_ingest(settings).added == 4
+    settings = indexed_copy(indexed, tmp_path_factory.mktemp("big"))
     per_copy = open_collection(settings).count() / 4
     add_copies(settings, int(40_200 / per_copy) + 1, swap_share=0.15)
     return settings
@@ -59,16 +57,14 @@ def test_ingest_pages_past_the_variable_limit(big):
     assert report.unchanged == 1 and not report.failed
 
 
-def test_a_question_during_an_ingest_is_answered_from_the_previous_view(tmp_path):
+def test_a_question_during_an_ingest_is_answered_from_the_previous_view(indexed, tmp_path):
     """A change made elsewhere (another process's ingest bumps the generation) is built in the background;
     the question asked meanwhile gets the old view at once, and the next view has the new article."""
     from eval.synth import add_copies
     from rag import Assistant
     from rag import index as index_module
 
-    settings = make_settings(tmp_path)
-    copy_sources(settings.sources_dir)
-    run_ingest(settings)
+    settings = indexed_copy(indexed, tmp_path)
     assistant = Assistant(settings)
     before = assistant.corpus.snapshot()
     assert assistant.ask("Who mastered the song?")["citations"]
@@ -94,16 +90,14 @@ def test_a_question_during_an_ingest_is_answered_from_the_previous_view(tmp_path
     after = assistant.corpus.wait()
     assert after is not before and after.generation == current_generation(settings) == "changed-elsewhere"
     assert "synth_0000000.txt" in after.articles
-    unchanged = [s for s in before.data if s in after.data]
-    assert unchanged and all(after.data[s] is before.data[s] for s in unchanged)  # reused, not re-read
+    unchanged = [s for s in before.articles if s in after.articles]
+    assert unchanged and all(after.articles[s] is before.articles[s] for s in unchanged)  # reused, not re-read
 
 
-def test_an_ingest_in_this_process_is_visible_to_its_next_question(tmp_path):
+def test_an_ingest_in_this_process_is_visible_to_its_next_question(indexed, tmp_path):
     from rag import Assistant
 
-    settings = make_settings(tmp_path)
-    copy_sources(settings.sources_dir)
-    run_ingest(settings)
+    settings = indexed_copy(indexed, tmp_path)
     assistant = Assistant(settings)
     before = assistant.corpus.snapshot()
     (settings.sources_dir / "ferry.txt").write_text(
@@ -111,17 +105,15 @@ def test_an_ingest_in_this_process_is_visible_to_its_next_question(tmp_path):
     run_ingest(settings)
     after = assistant.corpus.snapshot()
     assert after is not before and "ferry.txt" in after.articles
-    assert all(after.data[s] is before.data[s] for s in before.data)
+    assert all(after.articles[s] is before.articles[s] for s in before.articles)
     assert "Ingrid Holm" in assistant.ask("Who captains the ferry to Skarvik?")["text"]
 
 
-def test_full_and_incremental_views_agree(big, tmp_path):
+def test_full_and_incremental_views_agree(big, indexed, tmp_path):
     """The incremental view (previous + changes) holds the same counts as one built from scratch."""
     from rag.index import build_snapshot, load_snapshot
 
-    settings = make_settings(tmp_path)
-    copy_sources(settings.sources_dir)
-    run_ingest(settings)
+    settings = indexed_copy(indexed, tmp_path)
     previous = load_snapshot(settings)
     assert previous.spelling.has_close("lamarr")  # built: the next view layers on it
     (settings.sources_dir / WIKI).unlink()
@@ -136,15 +128,13 @@ def test_full_and_incremental_views_agree(big, tmp_path):
     assert [incremental.spelling.has_close(w) for w in probes] == [full.spelling.has_close(w) for w in probes]
 
 
-def test_a_start_loads_the_saved_view_data_and_it_equals_chroma(tmp_path):
+def test_a_start_loads_the_saved_view_data_and_it_equals_chroma(indexed, tmp_path):
     """Per-article view data saved by one build is what the next start loads instead of re-reading and
     re-tokenising: the same view; a damaged file is ignored (and rewritten); a removed article's file goes."""
     from rag.index import ViewStore, _article_keys, load_snapshot
 
-    settings = make_settings(tmp_path)
-    copy_sources(settings.sources_dir)
-    run_ingest(settings)
-    from_chroma = load_snapshot(settings)
+    settings = indexed_copy(indexed, tmp_path)
+    from_chroma = load_snapshot(settings, saved_views=False)
     store = ViewStore(settings)
     keys = _article_keys(open_collection(settings))
     assert len(store.load(keys)) == 4 and len(list(store.folder.glob("*.pkl"))) == 4
@@ -161,6 +151,30 @@ def test_a_start_loads_the_saved_view_data_and_it_equals_chroma(tmp_path):
     run_ingest(settings)
     load_snapshot(settings)
     assert len(list(store.folder.glob("*.pkl"))) == 3
+
+
+def test_a_view_reads_each_article_from_its_saved_file_when_a_question_needs_it(indexed, tmp_path, monkeypatch):
+    """The view keeps each article's name, title and chunk ids; its text, sentences and stems are read from
+    its saved file when a question needs them (a bounded LRU keeps the most recent), or from Chroma if the
+    file is gone. With room for one article, every other read goes to disk, and the answers stay the same."""
+    from rag import Assistant
+    from rag import index as index_module
+
+    settings = indexed_copy(indexed, tmp_path)
+    expected = index_module.load_snapshot(settings, saved_views=False)
+    monkeypatch.setattr(index_module, "ARTICLES_IN_MEMORY", 1)
+    assistant = Assistant(settings)
+    snap = assistant.corpus.snapshot()
+    assert not any(a._held for a in snap.articles.values())  # nothing held beyond the LRU
+    assert {s: (a.text, a.sentences) for s, a in snap.articles.items()} == \
+           {s: (a.text, a.sentences) for s, a in expected.articles.items()}
+    assert len(snap.store._recent) == 1
+    result = assistant.ask("Who mastered the song?")
+    assert result["answer"] == "Emerson Mancini" and result["citations"][0]["source"] == WIKI
+    for path in (settings.index_dir / "views").glob("*.pkl"):  # files gone: the articles come from Chroma
+        path.unlink()
+    assert assistant.ask("Who mastered the song?")["text"] == result["text"]
+    assert len(list((settings.index_dir / "views").glob("*.pkl"))) >= 1  # and are saved again
 
 
 def _old_fold(text: str) -> str:
@@ -194,13 +208,11 @@ def test_spelling_index_equals_difflib(big_assistant):
         assert snap.spelling.has_close(word, within=article_words) == expected, word
 
 
-def test_precomputed_stems_equal_content_stems(tmp_path):
+def test_precomputed_stems_equal_content_stems(indexed, tmp_path):
     from rag.index import load_snapshot
     from rag.text import content_stems
 
-    settings = make_settings(tmp_path)
-    copy_sources(settings.sources_dir)
-    run_ingest(settings)
+    settings = indexed_copy(indexed, tmp_path)
     snap = load_snapshot(settings)
     for article in snap.articles.values():
         for sentence in article.sentences:

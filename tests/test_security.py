@@ -38,8 +38,8 @@ SPY = textwrap.dedent('''
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    tmp, settings = ingested_copy(tmp_path_factory, "security")
+def served(tmp_path_factory, indexed):
+    tmp, settings = ingested_copy(tmp_path_factory, "security", indexed)
     (tmp / "spy").mkdir()
     (tmp / "spy" / "sitecustomize.py").write_text(SPY)
     spy_log = tmp / "connections.log"
@@ -144,9 +144,9 @@ def test_quotes_and_titles_render_as_text():
 
 
 @pytest.fixture(scope="module")
-def locked(tmp_path_factory):
+def locked(tmp_path_factory, indexed):
     """A second server: no admin password (the Articles tab is read-only) and an ask password."""
-    tmp, settings = ingested_copy(tmp_path_factory, "locked")
+    tmp, settings = ingested_copy(tmp_path_factory, "locked", indexed)
     env = {"SOURCECHAT_ASK_PASSWORD": ASK, "SOURCECHAT_ADMIN_PASSWORD": None}
     with serving(settings, tmp, env) as (url, _):
         yield url, settings

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, WIKI, cli, copy_sources, ingested_copy, make_settings, serving
+from tests.conftest import ROOT, WIKI, cli, indexed_copy, ingested_copy, make_settings, serving
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -19,8 +19,8 @@ NEW_ARTICLE = ("The Lighthouse of Varnholm\n\nThe lighthouse of Varnholm was pai
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp, settings = ingested_copy(tmp_path_factory, "ui")
+def server(tmp_path_factory, indexed):
+    tmp, settings = ingested_copy(tmp_path_factory, "ui", indexed)
     with serving(settings, tmp, {"SOURCECHAT_ADMIN_PASSWORD": ADMIN}) as (url, proc):
         yield url, settings, proc
 
@@ -166,13 +166,10 @@ def test_empty_index_says_so(tmp_path):
     assert service.article_rows() == []
 
 
-def test_articles_tab_remove_and_reingest(tmp_path):
-    from ingest import run_ingest
+def test_articles_tab_remove_and_reingest(indexed, tmp_path):
     from ui.app import ChatService
 
-    settings = make_settings(tmp_path, admin_password=ADMIN)
-    copy_sources(settings.sources_dir)
-    run_ingest(settings)
+    settings = indexed_copy(indexed, tmp_path, admin_password=ADMIN)
     service = ChatService(settings)
     assert {r[1] for r in service.article_rows()} == {p.name for p in settings.sources_dir.iterdir()}
     assert "Wrong admin password" in service.remove(WIKI, "guess")[0]
