@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from sourcechat.audit import read_audit
-from tests.conftest import WIKI, cli, ingested_copy, serving
+from tests.conftest import WIKI, cli, indexed_copy, ingested_copy, serving
 
 ADMIN = "correct horse battery"
 ASK = "open sesame"
@@ -333,10 +333,8 @@ def test_serve_opens_no_connection_but_loopback(served):
 # --- the same rules on the command line: nothing lost, everything audited ------------------------------
 
 
-def test_cli_replace_restore_and_remove_keep_every_version(fresh, tmp_path):
-    from ingest import run_ingest
-
-    run_ingest(fresh)
+def test_cli_replace_restore_and_remove_keep_every_version(indexed, tmp_path):
+    fresh = indexed_copy(indexed, tmp_path / "ingested")
     original = (fresh.sources_dir / WIKI).read_bytes()
     impostor = tmp_path / "elsewhere" / WIKI
     impostor.parent.mkdir()
