@@ -136,7 +136,13 @@ class Article:
 
     @property
     def data(self) -> ArticleData:
-        return self._held if self._held is not None else self._store.get(self)
+        return self.read()
+
+    def read(self, keep: bool = True) -> ArticleData:
+        """The full data; `keep=False` leaves the store's LRU as it is (a build's pass over many articles)."""
+        if self._held is not None:
+            return self._held
+        return self._store.get(self) if keep else self._store.load(self.source, self.key)
 
     @property
     def text(self) -> str:
@@ -526,7 +532,7 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
     if incremental:
         added = list(arrive())
         for old in left:
-            data = store.load(old.source, old.key)
+            data = old.read(keep=False)
             totals.apply(data, -1)
             gone.update(data.words)
     else:
@@ -536,7 +542,7 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
     def everything(only: Collection[str] | None = None) -> Iterator[ArticleTokens]:
         for article in current.values():
             if only is None or _lexical_key(article) in only:
-                data = article._held or store.load(article.source, article.key)
+                data = article.read(keep=False)
                 yield (_lexical_key(data), list(data.ids), data.tokens)
 
     if incremental and previous is not None and previous.lexical is not None:  # the changed articles only

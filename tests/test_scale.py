@@ -177,6 +177,27 @@ def test_a_view_reads_each_article_from_its_saved_file_when_a_question_needs_it(
     assert len(list((settings.index_dir / "views").glob("*.pkl"))) >= 1  # and are saved again
 
 
+def test_a_view_that_cannot_save_its_files_keeps_its_articles_and_follows_a_removal(indexed, tmp_path,
+                                                                                   monkeypatch):
+    """On a read-only or full disk the articles stay in memory; removing one later must not look for a file
+    that was never written (its chunks are gone from Chroma by then)."""
+    from rag import Assistant
+    from rag import index as index_module
+
+    settings = indexed_copy(indexed, tmp_path)
+    for path in (settings.index_dir / "views").glob("*.pkl"):
+        path.unlink()
+    monkeypatch.setattr(index_module.ViewStore, "save", lambda self, data: False)
+    monkeypatch.setattr(index_module, "ARTICLES_IN_MEMORY", 1)
+    assistant = Assistant(settings)
+    assert assistant.ask("Who mastered the song?")["answer"] == "Emerson Mancini"
+    (settings.sources_dir / WIKI).unlink()
+    run_ingest(settings)
+    after = assistant.corpus.snapshot()
+    assert WIKI not in after.articles and len(after.articles) == 3
+    assert not list((settings.index_dir / "views").glob("*.pkl"))
+
+
 def _old_fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
