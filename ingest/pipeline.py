@@ -23,7 +23,7 @@ from ingest.chunk import CHUNKER_VERSION, Chunk, chunk_article
 from ingest.load import Article, file_hash, parse_article, parse_html
 from ingest.versions import VERSIONS_DIR, place, safe_name
 from sourcechat.audit import audit
-from sourcechat.contracts import ChunkMeta
+from sourcechat.contracts import ChunkMeta, chunk_id
 from sourcechat.errors import SourceError, UserError
 from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
@@ -173,7 +173,7 @@ def indexed_articles(collection) -> dict[str, ChunkMeta]:
 
 
 def _chunk_ids(source: str, content_hash: str, n: int) -> list[str]:
-    return [f"{source}::{content_hash[:12]}::{i:04d}" for i in range(n)]
+    return [chunk_id(source, content_hash, i) for i in range(n)]
 
 
 def _metadatas(pending: _Pending, now: str) -> list[dict]:

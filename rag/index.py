@@ -24,7 +24,7 @@ import sys
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,7 +36,7 @@ import numpy as np
 from rag.lexical import ArticleTokens, LexicalIndex, Segment
 from rag.spelling import LayeredSpelling, SpellingIndex
 from rag.text import content_stems, fold, words
-from sourcechat.contracts import ChunkMeta
+from sourcechat.contracts import ChunkMeta, chunk_version
 from sourcechat.errors import UserError
 from sourcechat.files import write_atomic
 from sourcechat.lru import LRU
@@ -82,7 +82,7 @@ class ArticleInfo:
 class ArticleData:
     """Everything one article contributes to a view, derived once and reused while its content is unchanged."""
 
-    key: tuple[str, str]  # (source, content hashes): a changed article gets a new key
+    key: tuple[str, str]  # (source, versions of its chunk ids): a changed article gets a new key
     info: ArticleInfo
     ids: list[str]
     metadatas: list[ChunkMeta]
@@ -103,7 +103,7 @@ class _ChunkSentences:
         self._articles = articles
 
     def get(self, chunk_id: str, default=None):
-        article = self._articles.get(chunk_id.rsplit("::", 2)[0])
+        article = self._articles.get(chunk_version(chunk_id)[0])
         return default if article is None else article.data.sentences_by_chunk.get(chunk_id, default)
 
     def __getitem__(self, chunk_id: str) -> list[Sentence]:
@@ -170,7 +170,7 @@ class _ChunkMetas(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self._ids)))]
         chunk_id = self._ids[i]
-        data = self._articles[chunk_id.rsplit("::", 2)[0]].data
+        data = self._articles[chunk_version(chunk_id)[0]].data
         return data.metadatas[data.ids.index(chunk_id)]
 
 
@@ -230,6 +230,40 @@ class Totals:
         _add(self.word_df, data.words, sign)
 
 
+class Idf(Mapping[str, float]):
+    """BM25's idf of each stem over the collection's sentences, computed from the counts when a question looks
+    a stem up: a change no longer builds a table of every stem (10k synthetic articles: 1.0 s of a 3.5 s
+    add). The counts are the view's own (a change copies them), so the values never move under a question."""
+
+    __slots__ = ("_df", "_n")
+
+    def __init__(self, sentence_df: Counter, n_sentences: int):
+        self._df, self._n = sentence_df, n_sentences
+
+    def _of(self, df: int) -> float:
+        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+
+    def __getitem__(self, stem: str) -> float:
+        df = self._df.get(stem)
+        if not df:
+            raise KeyError(stem)
+        return self._of(df)
+
+    def get(self, stem: str, default: Any = None) -> Any:
+        df = self._df.get(stem)
+        return self._of(df) if df else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._df)
+
+    def __len__(self) -> int:
+        return len(self._df)
+
+    def highest(self, default: float) -> float:
+        """The largest idf: the rarest stem's (idf falls as the count rises)."""
+        return self._of(min(self._df.values())) if self._df else default
+
+
 def _add(counter: Counter, keys, sign: int) -> None:
     for key in keys:
         value = counter[key] + sign
@@ -247,11 +281,12 @@ class Snapshot:
     articles: dict[str, Article]
     sentences_by_chunk: Any  # chunk id → list[Sentence] (a mapping with .get)
     lexical: LexicalIndex | None  # BM25 over the chunks, in `ids` order
-    idf: dict[str, float]
+    idf: Idf
     article_df: Counter  # stem → number of articles that use it
     topic: frozenset = frozenset()  # stems most titles share (the collection's subject): weak evidence
     totals: Totals = field(default_factory=Totals, repr=False)
     store: ArticleStore | None = field(default=None, repr=False)  # where `articles` read their full data
+    retired: frozenset = frozenset()  # keys of the articles that left at this view's change (files kept one more)
 
     def position(self, chunk_id: str) -> int:
         return self._pos[chunk_id]
@@ -267,7 +302,7 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         self._pos = {cid: i for i, cid in enumerate(self.ids)}
-        self.unknown_idf = max(self.idf.values(), default=5.0) + 1.0  # weight of a word no sentence uses
+        self.unknown_idf = self.idf.highest(default=5.0) + 1.0  # weight of a word no sentence uses
         self._title_stems: dict[str, frozenset] = {}
         self._folded: LRU[str, str] = LRU(FOLDED_ARTICLES)
 
@@ -374,6 +409,7 @@ def _article_data(source: str, ids: list[str], documents: list[str], metadatas: 
     hashes = "+".join(sorted({m.content_hash for m in metadatas}))
     info = ArticleInfo(source, first.title, text, first.n_chunks, first.ingested_at, first.origin,
                        content_hash=hashes)
+    key = _key(source, ids)
     seen: set[int] = set()
     sentences_by_chunk: dict[str, list[Sentence]] = {}
     for i in rows:
@@ -387,7 +423,7 @@ def _article_data(source: str, ids: list[str], documents: list[str], metadatas: 
     info.sentences.sort(key=lambda s: s.start)
     info.position = {s.start: i for i, s in enumerate(info.sentences)}
     return ArticleData(
-        key=(source, hashes), info=info,
+        key=key, info=info,
         ids=[ids[i] for i in rows], metadatas=_shared_metadata([metadatas[i] for i in rows]),
         sentences_by_chunk=sentences_by_chunk,
         tokens=[_shared(content_stems(f"{metadatas[i].title} {documents[i]}")) for i in rows],
@@ -426,12 +462,19 @@ def _group_rows(got: dict[str, list]) -> dict[str, tuple[list, list, list]]:
     return grouped
 
 
+def _key(source: str, ids: Iterable[str]) -> tuple[str, str]:
+    """An article's key: its name and the versions its chunk ids carry (two while a replacement is written)."""
+    return (source, "+".join(sorted({chunk_version(cid)[1] for cid in ids})))
+
+
 def _article_keys(collection) -> dict[str, tuple[str, str]]:
-    """source → (source, content hashes) of every article in the index: chunk 0 of each, read in pages."""
-    hashes: dict[str, set[str]] = {}
-    for meta in map(ChunkMeta.from_chroma, get_all(collection, ["metadatas"], where={"chunk": 0})["metadatas"]):
-        hashes.setdefault(meta.source, set()).add(meta.content_hash)
-    return {source: (source, "+".join(sorted(h))) for source, h in hashes.items()}
+    """source → key of every article in the index, from the ids of each article's chunk 0, read in pages.
+    Ids only: with their metadata the read took 5× longer (10k articles: 1.6 s against 0.34 s), and every
+    change to the collection makes this read."""
+    ids: dict[str, list[str]] = {}
+    for cid in get_all(collection, [], where={"chunk": 0})["ids"]:
+        ids.setdefault(chunk_version(cid)[0], []).append(cid)
+    return {source: _key(source, chunk_ids) for source, chunk_ids in ids.items()}
 
 
 SOURCES_PER_READ = 200  # articles fetched per `$in` filter
@@ -447,7 +490,7 @@ def _read_articles(collection, sources: list[str]) -> dict[str, ArticleData]:
     return out
 
 
-VIEW_FORMAT = 5  # bump when ArticleData or what it derives changes: older files are then ignored
+VIEW_FORMAT = 6  # bump when ArticleData or what it derives changes: older files are then ignored
 
 
 class ViewStore:
@@ -486,6 +529,14 @@ class ViewStore:
             log.warning("view data not saved: %s", exc)
             return False
         return True
+
+    def forget(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Drop the files of these article versions."""
+        for key in keys:
+            try:
+                self._path(key).unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("view data not removed: %s", exc)
 
     def prune(self, keys: Iterable[tuple[str, str]]) -> None:
         """Drop files of article versions not in `keys`."""
@@ -557,12 +608,18 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
     seed = None
     if incremental and previous is not None and "spelling" in previous.__dict__:  # layer on its spelling index
         seed = (previous.spelling, {w for w in gone if w not in totals.word_df}, new_words)
-    store.views.prune({a.key for a in current.values()} | {a.key for a in before.values()})  # the previous
-    # view may still be answering a question: its articles' files go at the next change
+    # the previous view may still be answering a question: the files of articles that leave go at the next
+    # change; a change drops only those of the previous one, a full build every file no view uses
+    live = {a.key for a in current.values()}
+    if incremental and previous is not None:
+        store.views.forget(previous.retired - live)
+    else:
+        store.views.prune(live | {a.key for a in before.values()})
     log.info("view %s: %d articles (%d read, %d loaded, %d reused)", generation[:8], len(current),
              counts["read"], counts["loaded"], len(kept))
     snapshot = _assemble(generation, current, totals, ids, lexical, store)
     snapshot.spelling_seed = seed
+    snapshot.retired = frozenset(a.key for a in left) - live
     return snapshot
 
 
@@ -592,8 +649,7 @@ def _lexical_key(data: ArticleData | Article) -> str:
 
 def _assemble(generation: str, articles: dict[str, Article], totals: Totals, ids: list[str],
               lexical: LexicalIndex, store: ArticleStore) -> Snapshot:
-    n = totals.n_sentences
-    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in totals.sentence_df.items()}
+    idf = Idf(totals.sentence_df, totals.n_sentences)
     topic = frozenset(t for t, c in totals.title_df.items() if len(articles) >= 2 and c >= len(articles) / 2)
     return Snapshot(generation, ids, _ChunkMetas(ids, articles), articles, _ChunkSentences(articles), lexical,
                     idf, totals.article_df, topic, totals=totals, store=store)

@@ -14,6 +14,18 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def chunk_id(source: str, content_hash: str, n: int) -> str:
+    """Chunk `n` of an article's version in Chroma: `source::version::n`, the version being the first 12 hex
+    digits of the article's content hash, so a new version gets new ids and an id names its article version."""
+    return f"{source}::{content_hash[:12]}::{n:04d}"
+
+
+def chunk_version(chunk_id: str) -> tuple[str, str]:
+    """(source, version) of a chunk id; (the id, "") for an id not made by `chunk_id`."""
+    parts = chunk_id.rsplit("::", 2)
+    return (parts[0], parts[1]) if len(parts) == 3 else (chunk_id, "")
+
+
 class ChunkMeta(BaseModel):
     """One chunk's metadata in Chroma, written by ingest and read back by rag."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sourcechat.contracts import chunk_version
 from sourcechat.files import write_atomic
 from sourcechat.settings import Settings
 
@@ -89,10 +90,10 @@ class SentenceVectorReader:
 
     def lookup(self, chunk_id: str, title: str, start: int) -> np.ndarray | None:
         """The stored vector of the sentence at `start` of the article version `chunk_id` belongs to."""
-        parts = chunk_id.rsplit("::", 2)
-        if len(parts) != 3:
+        source, version = chunk_version(chunk_id)
+        if not version:
             return None
-        found = self._load(vector_file(self.settings, parts[0], parts[1], title))
+        found = self._load(vector_file(self.settings, source, version, title))
         if found is None:
             return None
         row = found[0].get(start)

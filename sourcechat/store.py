@@ -83,13 +83,15 @@ def model_path(settings: Settings) -> str:
 
 
 PAGE_SIZE = 5000  # rows per Chroma read: SQLite refuses a statement with more than 32,766 variables
+IDS_PAGE_SIZE = 30000  # rows per read of ids alone: small rows, and each page's offset is skipped row by row
 
 
 def paged_get(collection: Collection, include: list[str], where: dict | None = None,
-              ids: list[str] | None = None, page: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+              ids: list[str] | None = None, page: int | None = None) -> Iterator[dict[str, Any]]:
     """`collection.get` in pages of `page` rows, so no read of any size hits SQLite's variable limit.
 
     By ids, the ids are cut into pages; otherwise limit/offset pages follow Chroma's stable order."""
+    page = page or (PAGE_SIZE if include else IDS_PAGE_SIZE)
     if ids is not None:
         for i in range(0, len(ids), page):
             yield dict(collection.get(ids=ids[i:i + page], where=where, include=include))  # type: ignore[arg-type]

@@ -153,6 +153,29 @@ def test_a_start_loads_the_saved_view_data_and_it_equals_chroma(indexed, tmp_pat
     assert len(list(store.folder.glob("*.pkl"))) == 3
 
 
+def test_a_change_drops_the_saved_files_of_the_articles_that_left_at_the_change_before(indexed, tmp_path):
+    """A change removes only the files of the articles that left at the previous change (the view before it
+    may still be answering a question from them), not by listing every file: a removed article's file
+    survives one change and goes at the next."""
+    from rag.index import build_snapshot, load_snapshot
+
+    settings = indexed_copy(indexed, tmp_path)
+    first = load_snapshot(settings)
+    assert first.store is not None
+    folder = first.store.views.folder
+    wiki = first.store.views._path(first.articles[WIKI].key)
+    assert wiki.exists() and len(list(folder.glob("*.pkl"))) == 4
+    (settings.sources_dir / WIKI).unlink()
+    run_ingest(settings)
+    second = build_snapshot(settings, current_generation(settings), first)
+    assert WIKI not in second.articles and wiki.exists()
+    (settings.sources_dir / "ferry.txt").write_text("The Ferry\n\nIngrid Holm captains the ferry.\n", encoding="utf-8")
+    run_ingest(settings)
+    third = build_snapshot(settings, current_generation(settings), second)
+    assert "ferry.txt" in third.articles and not wiki.exists()
+    assert len(list(folder.glob("*.pkl"))) == 4  # the three that stayed and the ferry
+
+
 def test_a_view_reads_each_article_from_its_saved_file_when_a_question_needs_it(indexed, tmp_path, monkeypatch):
     """The view keeps each article's name, title and chunk ids; its text, sentences and stems are read from
     its saved file when a question needs them (a bounded LRU keeps the most recent), or from Chroma if the
