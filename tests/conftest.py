@@ -28,6 +28,13 @@ HEADS = "002_31dfbbeb8fb3b9a2.txt"
 REVIEW = "003_dbc4efc2e2110280.txt"
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Print what tests recorded for the log (`record_property`), e.g. the gate's eval metrics."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            terminalreporter.write_line(f"{name}: {value}")
+
+
 def make_settings(tmp: Path, **overrides) -> Settings:
     return Settings(sources_dir=tmp / "sources", index_dir=tmp / "index", _env_file=None, **overrides)
 

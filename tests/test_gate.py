@@ -11,13 +11,13 @@ from eval.metrics import GATE
 from tests.conftest import ROOT
 
 
-def test_test_split_passes_the_gate(indexed, tmp_path, capsys):
+def test_test_split_passes_the_gate(indexed, tmp_path, record_property):
     out = tmp_path / "eval"
     code = run_eval(indexed, {"test": SPLITS["test"]}, out, gate=True)
     metrics = json.loads((out / "metrics.json").read_text())
-    with capsys.disabled():
-        print("\neval metrics (test):", json.dumps({k: v for k, v in metrics["test"]["sourcechat"].items()
-                                                    if k not in {"reliability", "by_kind"}}))
+    # printed at the end of the run by tests/conftest.py (a property reaches pytest-xdist's main process)
+    record_property("eval metrics (test)", json.dumps({k: v for k, v in metrics["test"]["sourcechat"].items()
+                                                       if k not in {"reliability", "by_kind"}}))
     assert metrics["gate"]["split"] == "test"
     assert metrics["gate"]["passed"], metrics["gate"]["failures"]
     assert code == 0
