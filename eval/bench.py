@@ -2,8 +2,9 @@
 copy of the sources folder. Targets live here, not in timed tests. Run: `make bench`.
 
 `python -m eval.bench --scale N` (`make bench-scale`): a collection of N articles (the real ones plus
-synthetic copies, eval/synth.py) and the issue-11 ratios, each measured side by side in one process:
-warm ask ÷ bare, first-time ask ÷ bare, one article added → next answer, RSS, ingest ÷ raw encode."""
+synthetic copies, eval/synth.py) and the issue-11 ratios, each measured side by side in one process that
+only serves the collection (built by its parent): warm ask ÷ bare, first-time ask ÷ bare, one article added →
+next answer, RSS; and ingest ÷ raw encode."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import json
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -115,12 +118,12 @@ def _ingest_vs_encode(settings: Settings) -> dict:
 
 
 def scale(n_articles: int, n_questions: int) -> dict:
-    """Build an N-article collection and measure the issue's ratios on it, side by side."""
+    """Build an N-article collection, then measure the issue's ratios on it, side by side, in a fresh
+    process that only serves it (`serving_figures`), as `sourcechat serve` would after a restart: the
+    builder's own memory (the model's encoding, the synthetic write, an earlier size) is not counted."""
     from eval.harness import ARTICLES_DIR
     from eval.synth import add_copies
-    from rag import Assistant
-    from rag.index import load_snapshot
-    from sourcechat.store import bump_generation, embeddings, open_collection
+    from sourcechat.store import open_collection
 
     base = Settings()
     out: dict = {"articles": n_articles}
@@ -134,52 +137,69 @@ def scale(n_articles: int, n_questions: int) -> dict:
         started = time.perf_counter()
         add_copies(settings, max(0, n_articles - real))
         out["synthetic_write_s"] = round(time.perf_counter() - started, 1)
-        collection, model = open_collection(settings), embeddings(settings)
-        out["chunks"] = collection.count()
-
-        started = time.perf_counter()
-        assistant = Assistant(settings)
-        assistant.warm_up()
-        out["start_up_s"] = round(time.perf_counter() - started, 1)
-        questions = [q["question"] for q in load_questions(Path("eval/dev.jsonl"))][:n_questions]
-        first, warm, bare = [], [], []
-        for question in questions:  # first-time, warm and bare, interleaved so load affects all three alike
-            started = time.perf_counter()
-            assistant.ask(question)
-            first.append((time.perf_counter() - started) * 1000)
-            bare.append(_bare(model, collection, question))
-            started = time.perf_counter()
-            assistant.ask(question)
-            warm.append((time.perf_counter() - started) * 1000)
-        floor = statistics.median(bare)
-        out.update({
-            "bare_p50_ms": round(floor, 1),
-            "warm_p50_ms": round(statistics.median(warm), 1), "warm_p95_ms": round(_p(warm, 0.95), 1),
-            "first_p50_ms": round(statistics.median(first), 1), "first_p95_ms": round(_p(first, 0.95), 1),
-            "warm_over_bare": round(statistics.median(warm) / floor, 2),
-            "first_over_bare": round(statistics.median(first) / floor, 2),
-        })
-        out["rss_after_warm_mb"] = round(_rss_mb())
-
-        # one article added (as another process would: rows, then a generation bump) → the next answer
-        before = assistant.corpus.snapshot()
-        add_copies(settings, 1, start=n_articles + 1, bump=False)
-        started = time.perf_counter()
-        bump_generation(settings)  # this process follows: the incremental view is built and swapped in
-        assistant.ask(questions[0])
-        out["add_one_to_answer_s"] = round(time.perf_counter() - started, 2)
-        assert assistant.corpus.snapshot() is not before
-        started = time.perf_counter()
-        load_snapshot(settings, saved_views=False)  # everything read from Chroma and tokenised again
-        out["full_view_build_s"] = round(time.perf_counter() - started, 2)
-        out["add_one_over_full_build"] = round(out["add_one_to_answer_s"] / out["full_view_build_s"], 2)
-        started = time.perf_counter()
-        load_snapshot(settings)  # what a restart does: the per-article data saved by earlier builds
-        out["restart_view_s"] = round(time.perf_counter() - started, 2)
-        out["restart_over_full_build"] = round(out["restart_view_s"] / out["full_view_build_s"], 2)
-        out["rss_mb"] = round(_rss_mb())
-        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        out["chunks"] = open_collection(settings).count()
+        child = subprocess.run([sys.executable, "-m", "eval.bench", "--serving", tmp, "--articles", str(n_articles),
+                                "--questions", str(n_questions)], capture_output=True, text=True, check=False)
+        if child.returncode != 0:
+            raise RuntimeError(f"the serving measurement failed: {child.stderr.strip()[-2000:]}")
+        out.update(json.loads(child.stdout.strip().splitlines()[-1]))
         out["disk_mb"] = round(sum(p.stat().st_size for p in Path(tmp, "index").rglob("*") if p.is_file()) / 1e6)
+    return out
+
+
+def serving_figures(folder: Path, n_articles: int, n_questions: int) -> dict:
+    """In a process that has done nothing else: start-up, first-time / warm / bare question latency, RSS
+    after warm-up, one article added → the next answer, full and restart view builds."""
+    from eval.synth import add_copies
+    from rag import Assistant
+    from rag.index import load_snapshot
+    from sourcechat.store import bump_generation, embeddings, open_collection
+
+    settings = Settings().model_copy(update={"sources_dir": folder / "sources", "index_dir": folder / "index"})
+    out: dict = {"rss_at_start_mb": round(_rss_mb())}
+    started = time.perf_counter()
+    assistant = Assistant(settings)
+    assistant.warm_up()
+    out["start_up_s"] = round(time.perf_counter() - started, 1)
+    collection, model = open_collection(settings), embeddings(settings)
+    questions = [q["question"] for q in load_questions(Path("eval/dev.jsonl"))][:n_questions]
+    first, warm, bare = [], [], []
+    for question in questions:  # first-time, warm and bare, interleaved so load affects all three alike
+        started = time.perf_counter()
+        assistant.ask(question)
+        first.append((time.perf_counter() - started) * 1000)
+        bare.append(_bare(model, collection, question))
+        started = time.perf_counter()
+        assistant.ask(question)
+        warm.append((time.perf_counter() - started) * 1000)
+    floor = statistics.median(bare)
+    out.update({
+        "bare_p50_ms": round(floor, 1),
+        "warm_p50_ms": round(statistics.median(warm), 1), "warm_p95_ms": round(_p(warm, 0.95), 1),
+        "first_p50_ms": round(statistics.median(first), 1), "first_p95_ms": round(_p(first, 0.95), 1),
+        "warm_over_bare": round(statistics.median(warm) / floor, 2),
+        "first_over_bare": round(statistics.median(first) / floor, 2),
+    })
+    out["rss_after_warm_mb"] = round(_rss_mb())
+
+    # one article added (as another process would: rows, then a generation bump) → the next answer
+    before = assistant.corpus.snapshot()
+    add_copies(settings, 1, start=n_articles + 1, bump=False)
+    started = time.perf_counter()
+    bump_generation(settings)  # this process follows: the incremental view is built and swapped in
+    assistant.ask(questions[0])
+    out["add_one_to_answer_s"] = round(time.perf_counter() - started, 2)
+    assert assistant.corpus.snapshot() is not before
+    started = time.perf_counter()
+    load_snapshot(settings, saved_views=False)  # everything read from Chroma and tokenised again
+    out["full_view_build_s"] = round(time.perf_counter() - started, 2)
+    out["add_one_over_full_build"] = round(out["add_one_to_answer_s"] / out["full_view_build_s"], 2)
+    started = time.perf_counter()
+    load_snapshot(settings)  # what a restart does: the per-article data saved by earlier builds
+    out["restart_view_s"] = round(time.perf_counter() - started, 2)
+    out["restart_over_full_build"] = round(out["restart_view_s"] / out["full_view_build_s"], 2)
+    out["rss_mb"] = round(_rss_mb())
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
 
 
@@ -236,7 +256,12 @@ def cli() -> None:
     parser.add_argument("--questions", type=int, default=60, help="dev questions asked per size")
     parser.add_argument("--out", type=Path, default=Path("eval/out"), help="where scale.md/.json/.png go")
     parser.add_argument("--big", action="store_true", help="add a 100,000-article collection to the sizes")
+    parser.add_argument("--serving", type=Path, help=argparse.SUPPRESS)  # the child process of `scale`
+    parser.add_argument("--articles", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serving is not None:
+        print(json.dumps(serving_figures(args.serving, args.articles, args.questions)), flush=True)
+        return
     if args.scale is None and not args.big:
         return main()
     rows = []
