@@ -14,10 +14,16 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def article_version(content_hash: str) -> str:
+    """An article version's name in chunk ids and file names: the first 12 hex digits of its content hash
+    (idempotent: a version is its own version)."""
+    return content_hash[:12]
+
+
 def chunk_id(source: str, content_hash: str, n: int) -> str:
-    """Chunk `n` of an article's version in Chroma: `source::version::n`, the version being the first 12 hex
-    digits of the article's content hash, so a new version gets new ids and an id names its article version."""
-    return f"{source}::{content_hash[:12]}::{n:04d}"
+    """Chunk `n` of an article's version in Chroma: `source::version::n`, so a new version gets new ids and an
+    id names its article version."""
+    return f"{source}::{article_version(content_hash)}::{n:04d}"
 
 
 def chunk_version(chunk_id: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sourcechat.contracts import chunk_version
+from sourcechat.contracts import article_version, chunk_version
 from sourcechat.files import write_atomic
 from sourcechat.settings import Settings
 
@@ -45,7 +45,7 @@ def _short(text: str, n: int) -> str:
 
 def vector_file(settings: Settings, source: str, content_hash: str, title: str) -> Path:
     """One file per (article, content, title): a replaced article's new vectors never overwrite the old ones."""
-    return vectors_dir(settings) / f"{_short(source, 16)}-{content_hash[:12]}-{_short(title, 8)}.f32"
+    return vectors_dir(settings) / f"{_short(source, 16)}-{article_version(content_hash)}-{_short(title, 8)}.f32"
 
 
 def write_vectors(path: Path, starts: list[int], vectors: np.ndarray) -> None:
@@ -76,7 +76,7 @@ def remove_vectors(settings: Settings, source: str, content_hash: str) -> None:
     """Drop every file of one article version (any title)."""
     folder = vectors_dir(settings)
     if folder.is_dir():
-        for path in folder.glob(f"{_short(source, 16)}-{content_hash[:12]}-*.f32"):
+        for path in folder.glob(f"{_short(source, 16)}-{article_version(content_hash)}-*.f32"):
             path.unlink(missing_ok=True)
 
 
