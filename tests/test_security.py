@@ -198,7 +198,8 @@ def test_without_admin_password_the_articles_tab_is_read_only(locked, tmp_path):
             page.goto(url)
             page.get_by_role("tab", name="Articles").click()
             page.wait_for_selector("text=changes the collection with the", timeout=30000)
-            assert page.locator("text=" + WIKI).count() >= 1  # the list is shown
+            # the list arrives with the page's load event, after the static notice: wait for it
+            page.locator("text=" + WIKI).first.wait_for(timeout=30000)
             for name in ("Ingest", "Re-ingest all", "Remove"):
                 assert not page.get_by_role("button", name=name, exact=True).is_visible()
             assert not page.locator("#upload").is_visible()

@@ -56,6 +56,12 @@ def ask_in_page(page, question: str) -> tuple[str, float]:
     return previous, first_token
 
 
+def upload(page, path) -> None:
+    """Choose a file in the Articles tab and wait until Gradio has uploaded it and shows its name."""
+    page.locator("#upload input[type='file']").set_input_files(str(path))
+    page.locator("#upload").get_by_text(path.stem).first.wait_for(timeout=30000)
+
+
 @pytest.mark.browser
 def test_browser_chat_citation_viewer_and_upload(server, browser, tmp_path):
     url, settings, _ = server
@@ -90,11 +96,10 @@ def test_browser_chat_citation_viewer_and_upload(server, browser, tmp_path):
     article.write_text(NEW_ARTICLE, encoding="utf-8")
     page.get_by_role("tab", name="Articles").click()
     page.locator("#admin-password input").fill(ADMIN)
-    page.locator("#upload input[type='file']").set_input_files(str(article))
-    page.wait_for_timeout(1500)
+    upload(page, article)
     page.get_by_role("button", name="Ingest", exact=True).click()
     page.wait_for_selector("text=1 added", timeout=120000)
-    assert page.locator("text=varnholm.txt").count() >= 1
+    page.locator("text=varnholm.txt").first.wait_for(timeout=30000)  # the list shows the new article
     page.screenshot(path=str(shots / "4-articles.png"))
 
     page.get_by_role("tab", name="Chat").click()
@@ -117,8 +122,7 @@ def test_bad_input_in_the_page(server, browser, tmp_path):
     bad.write_bytes(b"%PDF-1.4 not a pdf at all")
     page.get_by_role("tab", name="Articles").click()
     page.locator("#admin-password input").fill(ADMIN)
-    page.locator("#upload input[type='file']").set_input_files(str(bad))
-    page.wait_for_timeout(1500)
+    upload(page, bad)
     page.get_by_role("button", name="Ingest", exact=True).click()
     page.wait_for_selector("text=was not ingested", timeout=60000)
     assert proc.poll() is None
