@@ -143,7 +143,28 @@ def scale(n_articles: int, n_questions: int) -> dict:
         if child.returncode != 0:
             raise RuntimeError(f"the serving measurement failed: {child.stderr.strip()[-2000:]}")
         out.update(json.loads(child.stdout.strip().splitlines()[-1]))
+        child = subprocess.run([sys.executable, "-m", "eval.bench", "--serving", tmp, "--restart",
+                                "--questions", str(n_questions)], capture_output=True, text=True, check=False)
+        if child.returncode != 0:
+            raise RuntimeError(f"the restart measurement failed: {child.stderr.strip()[-2000:]}")
+        out.update(json.loads(child.stdout.strip().splitlines()[-1]))
         out["disk_mb"] = round(sum(p.stat().st_size for p in Path(tmp, "index").rglob("*") if p.is_file()) / 1e6)
+    return out
+
+
+def restart_figures(folder: Path, n_questions: int) -> dict:
+    """A second fresh process on the same folder, as `sourcechat serve` after a restart: start-up from the
+    view the first one saved, and its memory once the same questions are answered."""
+    from rag import Assistant
+
+    settings = Settings().model_copy(update={"sources_dir": folder / "sources", "index_dir": folder / "index"})
+    started = time.perf_counter()
+    assistant = Assistant(settings)
+    assistant.warm_up()
+    out: dict = {"restart_start_up_s": round(time.perf_counter() - started, 1)}
+    for question in [q["question"] for q in load_questions(Path("eval/dev.jsonl"))][:n_questions]:
+        assistant.ask(question)
+    out["restart_rss_after_warm_mb"] = round(_rss_mb())
     return out
 
 
@@ -152,7 +173,7 @@ def serving_figures(folder: Path, n_articles: int, n_questions: int) -> dict:
     after warm-up, one article added → the next answer, full and restart view builds."""
     from eval.synth import add_copies
     from rag import Assistant
-    from rag.index import load_snapshot
+    from rag.index import CorpusIndex, load_snapshot
     from sourcechat.store import bump_generation, embeddings, open_collection
 
     settings = Settings().model_copy(update={"sources_dir": folder / "sources", "index_dir": folder / "index"})
@@ -161,6 +182,7 @@ def serving_figures(folder: Path, n_articles: int, n_questions: int) -> dict:
     assistant = Assistant(settings)
     assistant.warm_up()
     out["start_up_s"] = round(time.perf_counter() - started, 1)
+    assistant.corpus.saved()  # the view is saved in the background: not while questions are timed
     collection, model = open_collection(settings), embeddings(settings)
     questions = [q["question"] for q in load_questions(Path("eval/dev.jsonl"))][:n_questions]
     first, warm, bare = [], [], []
@@ -195,9 +217,14 @@ def serving_figures(folder: Path, n_articles: int, n_questions: int) -> dict:
     out["full_view_build_s"] = round(time.perf_counter() - started, 2)
     out["add_one_over_full_build"] = round(out["add_one_to_answer_s"] / out["full_view_build_s"], 2)
     started = time.perf_counter()
-    load_snapshot(settings)  # what a restart does: the per-article data saved by earlier builds
+    load_snapshot(settings)  # a restart before the saved view: every article's saved data passed through again
     out["restart_view_s"] = round(time.perf_counter() - started, 2)
     out["restart_over_full_build"] = round(out["restart_view_s"] / out["full_view_build_s"], 2)
+    assistant.corpus.saved()
+    started = time.perf_counter()
+    CorpusIndex(settings).snapshot()  # what a restart does now: the saved view (ViewCheckpoint), checked
+    out["restart_saved_view_s"] = round(time.perf_counter() - started, 2)
+    out["restart_saved_over_full_build"] = round(out["restart_saved_view_s"] / out["full_view_build_s"], 3)
     out["rss_mb"] = round(_rss_mb())
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
@@ -208,8 +235,10 @@ SCALE_COLUMNS = [  # (key in a scale() row, column heading)
     ("warm_p50_ms", "warm p50 ms"), ("warm_p95_ms", "warm p95 ms"), ("warm_over_bare", "warm ÷ bare"),
     ("first_p50_ms", "first-time p50 ms"), ("first_p95_ms", "first-time p95 ms"),
     ("first_over_bare", "first-time ÷ bare"), ("add_one_to_answer_s", "add one → answer s"),
-    ("full_view_build_s", "full view build s"), ("restart_view_s", "view at restart s"),
-    ("start_up_s", "serve start-up s"),
+    ("full_view_build_s", "full view build s"), ("restart_view_s", "view from per-article files s"),
+    ("restart_saved_view_s", "view at restart s"),
+    ("start_up_s", "serve start-up s"), ("restart_start_up_s", "start-up after a restart s"),
+    ("restart_rss_after_warm_mb", "RSS after a restart's warm-up MB"),
     ("rss_after_warm_mb", "RSS after warm-up MB"), ("peak_rss_mb", "peak RSS MB"), ("disk_mb", "disk MB"),
     ("ingest_over_encode_throughput", "ingest ÷ encode"),
 ]
@@ -240,7 +269,9 @@ def write_scale_report(rows: list[dict], out: Path) -> None:
     right.plot(sizes, [r["full_view_build_s"] for r in rows], marker="o", label="full view build (s)")
     right.plot(sizes, [r["add_one_to_answer_s"] for r in rows], marker="o", label="add one → answer (s)")
     if all("restart_view_s" in r for r in rows):
-        right.plot(sizes, [r["restart_view_s"] for r in rows], marker="o", label="view at restart (s)")
+        right.plot(sizes, [r["restart_view_s"] for r in rows], marker="o", label="view from per-article files (s)")
+    if all("restart_saved_view_s" in r for r in rows):
+        right.plot(sizes, [r["restart_saved_view_s"] for r in rows], marker="o", label="view at restart, saved (s)")
     right.set(xscale="log", yscale="log", xlabel="articles", title="memory and updates")
     right.legend()
     fig.tight_layout()
@@ -258,7 +289,11 @@ def cli() -> None:
     parser.add_argument("--big", action="store_true", help="add a 100,000-article collection to the sizes")
     parser.add_argument("--serving", type=Path, help=argparse.SUPPRESS)  # the child process of `scale`
     parser.add_argument("--articles", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--restart", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serving is not None and args.restart:
+        print(json.dumps(restart_figures(args.serving, args.questions)), flush=True)
+        return
     if args.serving is not None:
         print(json.dumps(serving_figures(args.serving, args.articles, args.questions)), flush=True)
         return

@@ -14,11 +14,16 @@ when a quarter of the indexed chunks are dead.
 from __future__ import annotations
 
 import math
+import pickle
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from sourcechat.files import atomic_file
 
 K1, B = 1.5, 0.75
 ArticleTokens = tuple[str, Sequence[str], Sequence[Sequence[str]]]  # (article key, chunk ids, chunk tokens)
@@ -38,6 +43,37 @@ class Segment:
     rows: np.ndarray  # int32 local chunk rows
     tf: np.ndarray  # float32 term frequencies
     lengths: np.ndarray  # int64 tokens per chunk
+    name: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)  # its files' name
+
+    ARRAYS = ("indptr", "rows", "tf", "lengths")
+
+    def save(self, folder: Path) -> None:
+        """Write the segment to `folder` (once: a segment never changes): its postings as .npy files, then
+        the rest as a pickle whose presence says the files are whole."""
+        if (folder / f"{self.name}.pkl").exists():
+            return
+        for array in self.ARRAYS:
+            with atomic_file(folder / f"{self.name}.{array}.npy") as out:
+                np.save(out, getattr(self, array), allow_pickle=False)
+        with atomic_file(folder / f"{self.name}.pkl") as out:
+            pickle.dump((self.sources, self.ranges, self.chunk_ids, self.vocab), out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def open(cls, folder: Path, name: str) -> Segment:
+        """A saved segment, its postings memory-mapped: the pages a question reads come from the page cache
+        and can be given back, instead of every posting sitting in the process's own memory."""
+        sources, ranges, chunk_ids, vocab = pickle.loads((folder / f"{name}.pkl").read_bytes())
+        indptr, rows, tf, lengths = (np.load(folder / f"{name}.{array}.npy", mmap_mode="r", allow_pickle=False)
+                                     for array in cls.ARRAYS)
+        segment = cls(sources, ranges, chunk_ids, vocab, indptr, rows, tf, lengths, name=name)
+        if len(segment.indptr) != len(vocab) + 1 or len(segment.lengths) != len(chunk_ids) \
+                or len(segment.rows) != len(segment.tf) or len(segment.rows) != int(segment.indptr[-1]):
+            raise ValueError(f"segment {name} does not match its postings")
+        return segment
+
+    @staticmethod
+    def files(folder: Path, name: str) -> list[Path]:
+        return [folder / f"{name}.{array}.npy" for array in Segment.ARRAYS] + [folder / f"{name}.pkl"]
 
     @classmethod
     def build(cls, articles: Iterable[ArticleTokens]) -> Segment:
@@ -110,6 +146,22 @@ class LexicalIndex:
             return _Live(segment, None, len(segment.chunk_ids), int(segment.lengths.sum()), positions)
         return _Live(segment, alive, int(alive.sum()), int(segment.lengths[alive].sum()), positions)
 
+    def state(self) -> list[tuple[str, np.ndarray | None, int, int, np.ndarray]]:
+        """What a saved view needs besides the segments' own files: each part's segment name, live mask,
+        counts and positions."""
+        return [(p.segment.name, p.alive, p.n_alive, p.alive_length, p.positions) for p in self.parts]
+
+    @classmethod
+    def from_state(cls, state: list[tuple[str, np.ndarray | None, int, int, np.ndarray]],
+                   segments: dict[str, Segment]) -> LexicalIndex:
+        parts = []
+        for name, alive, n_alive, alive_length, positions in state:
+            segment = segments[name]
+            if len(positions) != len(segment.chunk_ids) or (alive is not None and len(alive) != len(positions)):
+                raise ValueError(f"segment {name} does not match the saved view")
+            parts.append(_Live(segment, alive, n_alive, alive_length, positions))
+        return cls(parts)
+
     @classmethod
     def build(cls, articles: Iterable[ArticleTokens],
               order: Sequence[str]) -> LexicalIndex:
@@ -123,11 +175,13 @@ class LexicalIndex:
         return cls([cls._live(segment, set(), position)]) if segment.chunk_ids else cls([])
 
     def updated(self, removed: set[str], added: Sequence[ArticleTokens],
-                order: Sequence[str], everything: Callable[..., Iterable[ArticleTokens]]) -> LexicalIndex:
+                order: Sequence[str], everything: Callable[..., Iterable[ArticleTokens]],
+                keep: Callable[[Segment], Segment] = lambda segment: segment) -> LexicalIndex:
         """The next view's index: `removed` articles' chunks dead, `added` in a new segment (article keys,
         so a changed article is a removed one plus an added one). `everything`: a callable giving every
         live article's (key, ids, tokens), for a full rebuild; `everything(keys)`: those articles only, for a
-        merge (the view reads them from disk). Dead articles are tracked per
+        merge (the view reads them from disk). `keep`: what becomes of each new segment (saved and
+        memory-mapped, in a serving process). Dead articles are tracked per
         segment: an article removed and later added again is dead in its old segment, alive in its new one."""
         position = {cid: i for i, cid in enumerate(order)}
         segments = [p.segment for p in self.parts]
@@ -142,16 +196,16 @@ class LexicalIndex:
             gone |= {key for key in removed if key in part.segment.ranges}
             dead.append(gone)
         if added:
-            segments.append(Segment.build(added))
+            segments.append(keep(Segment.build(added)))
             dead.append(set())
         indexed = sum(len(seg.chunk_ids) for seg in segments)
         dead_chunks = sum(seg.ranges[k][1] - seg.ranges[k][0] for seg, gone in zip(segments, dead) for k in gone)
         if indexed and dead_chunks / indexed > MAX_DEAD_SHARE:
-            return LexicalIndex.build(everything(), order)
+            return LexicalIndex.of(keep(Segment.build(everything())), order)
         if len(segments) > MAX_SEGMENTS:  # merge all but the largest segment, keeping only live articles
             largest = max(range(len(segments)), key=lambda i: len(segments[i].chunk_ids))
             small = {k for i, seg in enumerate(segments) if i != largest for k in seg.sources if k not in dead[i]}
-            merged = Segment.build(everything(small))
+            merged = keep(Segment.build(everything(small)))
             segments, dead = [segments[largest], merged], [dead[largest], set()]
         return LexicalIndex([self._live(seg, gone, position) for seg, gone in zip(segments, dead) if seg.chunk_ids])
 

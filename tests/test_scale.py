@@ -4,9 +4,13 @@ without blocking questions; the per-question shortcuts give exactly the values t
 from __future__ import annotations
 
 import difflib
+import gc
+import pickle
+import shutil
 import threading
 import unicodedata
 
+import numpy as np
 import pytest
 
 from ingest import run_ingest
@@ -219,6 +223,118 @@ def test_a_view_that_cannot_save_its_files_keeps_its_articles_and_follows_a_remo
     after = assistant.corpus.snapshot()
     assert WIKI not in after.articles and len(after.articles) == 3
     assert not list((settings.index_dir / "views").glob("*.pkl"))
+
+
+def _same_view(got, expected) -> None:
+    """Two views of one collection hold the same articles, counts and BM25 scores."""
+    from rag.text import content_stems
+
+    assert got.ids == expected.ids and got.idf == expected.idf and got.totals == expected.totals
+    assert got.article_df == expected.article_df and got.topic == expected.topic
+    assert {s: (a.key, a.title, a.sentences) for s, a in got.articles.items()} == \
+           {s: (a.key, a.title, a.sentences) for s, a in expected.articles.items()}
+    for question in ("Who mastered the song?", "ferry captain Skarvik", "released album chart"):
+        tokens = content_stems(question)
+        a, b = got.lexical.scores(tokens, len(got.ids)), expected.lexical.scores(tokens, len(expected.ids))
+        assert (a is None and b is None) or np.array_equal(a, b), question
+
+
+def _counting_builds(monkeypatch) -> list[tuple]:
+    from rag import index as index_module
+
+    calls: list[tuple] = []
+    real = index_module.build_snapshot
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "build_snapshot", counted)
+    return calls
+
+
+def test_a_restart_loads_the_saved_view_and_catches_up_on_what_changed(indexed, tmp_path, monkeypatch):
+    """A serving process saves each view it builds (BM25 segments as memory-mapped files, the counts, the
+    article list); the next start loads it instead of passing every article through the totals and BM25
+    again, and a start after changes catches up on the changed articles only: either way the view a full
+    build gives, and the same answers."""
+    from rag import Assistant
+    from rag.index import CorpusIndex, load_snapshot
+
+    settings = indexed_copy(indexed, tmp_path)
+    shutil.rmtree(settings.index_dir / "checkpoint", ignore_errors=True)
+    serving = CorpusIndex(settings)
+    serving.snapshot()
+    serving.saved()
+    assert (settings.index_dir / "checkpoint" / "view.pkl").exists()
+
+    builds = _counting_builds(monkeypatch)
+    restored = CorpusIndex(settings).snapshot()
+    assert builds == []  # loaded, not built
+    assert all(isinstance(p.segment.rows, np.memmap) for p in restored.lexical.parts)
+    _same_view(restored, load_snapshot(settings, saved_views=False))
+
+    del serving  # changed while nothing serves (a CorpusIndex in this process would follow the ingest)
+    gc.collect()
+    (settings.sources_dir / WIKI).unlink()
+    (settings.sources_dir / "ferry.txt").write_text("The Ferry\n\nIngrid Holm captains the ferry to Skarvik.\n",
+                                                  encoding="utf-8")
+    run_ingest(settings)
+    builds.clear()
+    assistant = Assistant(settings)
+    caught_up = assistant.corpus.snapshot()
+    assert len(builds) == 1 and builds[0][2] is not None  # one build, on top of the saved view
+    assert WIKI not in caught_up.articles and "ferry.txt" in caught_up.articles
+    _same_view(caught_up, load_snapshot(settings, saved_views=False))
+    assert "Ingrid Holm" in assistant.ask("Who captains the ferry to Skarvik?")["text"]
+    assistant.corpus.saved()
+    builds.clear()
+    assert CorpusIndex(settings).snapshot().generation == current_generation(settings) and builds == []
+
+
+def test_a_saved_view_that_cannot_be_used_means_a_full_build(indexed, tmp_path, monkeypatch):
+    """A damaged saved view, a missing segment file, or a catch-up that cannot subtract an article that left
+    (its data gone): each is a full build and the right view, never an error or a wrong view."""
+    from rag.index import CorpusIndex, load_snapshot
+
+    settings = indexed_copy(indexed, tmp_path)
+    folder = settings.index_dir / "checkpoint"
+    shutil.rmtree(folder, ignore_errors=True)
+    serving = CorpusIndex(settings)
+    serving.snapshot()
+    serving.saved()
+    saved = (folder / "view.pkl").read_bytes()
+    builds = _counting_builds(monkeypatch)
+    expected = load_snapshot(settings, saved_views=False)
+
+    (folder / "view.pkl").write_bytes(b"not a pickle")
+    builds.clear()
+    damaged = CorpusIndex(settings)
+    _same_view(damaged.snapshot(), expected)
+    assert len(builds) == 1 and len(builds[0]) == 2  # a full build
+    damaged.saved()  # (it saves its own view: put the first one back)
+
+    (folder / "view.pkl").write_bytes(saved)
+    segment = pickle.loads(saved)["lexical"][0][0]
+    (folder / f"{segment}.rows.npy").unlink()
+    missing = CorpusIndex(settings)
+    _same_view(missing.snapshot(), expected)
+    assert len(builds) == 2 and len(builds[1]) == 2
+    missing.saved()
+
+    # an article leaves and its saved data goes with it: the saved view cannot subtract it
+    shutil.rmtree(folder)
+    serving = CorpusIndex(settings)
+    old = serving.snapshot()
+    serving.saved()
+    del serving, damaged, missing  # nothing serves while the collection changes
+    gc.collect()
+    (settings.sources_dir / WIKI).unlink()
+    run_ingest(settings)
+    old.store.views._path(old.articles[WIKI].key).unlink()
+    builds.clear()
+    _same_view(CorpusIndex(settings).snapshot(), load_snapshot(settings, saved_views=False))
+    assert len(builds[0]) == 3 and len(builds[1]) == 2  # the catch-up failed, then a full build
 
 
 def _old_fold(text: str) -> str:
