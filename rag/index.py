@@ -684,6 +684,7 @@ def load_snapshot(settings: Settings, saved_views: bool = True) -> Snapshot:
     return build_snapshot(settings, current_generation(settings), saved_views=saved_views)
 
 
+SAVE_DELAY_S = 2.0  # a new view is saved this long after it is swapped in (CorpusIndex._save_views)
 SAVE_SLICE = 20_000  # items per pickled slice of a saved view (ViewCheckpoint.save)
 CHECKPOINT_FORMAT = 2  # bump when what ViewCheckpoint saves changes: older files are then ignored
 STALE_SEGMENT_S = 600  # a segment file no saved view names is deleted once it is this old (another
@@ -903,6 +904,7 @@ class CorpusIndex:
 
     def _save_views(self) -> None:
         while True:
+            time.sleep(SAVE_DELAY_S)  # the questions that follow a change first; a burst of changes, one save
             with self._lock:
                 snap, self._to_save = self._to_save, None
                 if snap is None:
