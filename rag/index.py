@@ -15,6 +15,7 @@ its saved view file and are read when a question touches it (`Article`, `Article
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import hashlib
 import itertools
@@ -806,6 +807,12 @@ class ViewCheckpoint:
                 log.warning("old BM25 segment file not removed: %s", exc)
 
 
+def _save_at_exit(index: weakref.ref) -> None:
+    found = index()
+    if found is not None:
+        found.flush()
+
+
 def top_k(scores: np.ndarray, k: int) -> list[int]:
     """Positions of the `k` highest positive scores, best first, ties by position: a partial selection,
     not a sort of the whole collection (that sort was ~8 ms a question at 130k chunks)."""
@@ -840,6 +847,7 @@ class CorpusIndex:
         self._to_save: Snapshot | None = None  # the newest view not saved yet (ViewCheckpoint)
         self._saver: threading.Thread | None = None
         on_generation_change(settings, weakref.WeakMethod(self.follow))
+        atexit.register(_save_at_exit, weakref.ref(self))
 
     def snapshot(self) -> Snapshot:
         pinned = self._pinned.get()
@@ -914,6 +922,17 @@ class CorpusIndex:
                 self.checkpoint.save(snap)
             except Exception:  # derived data: the next start builds what it cannot load
                 log.exception("saving the view failed")
+
+    def flush(self) -> None:
+        """Save the newest view not saved yet, now, in this thread: at exit, so that a command that built a
+        view and ends (`sourcechat ask`) leaves it for the next one instead of dropping it with the saver."""
+        with self._lock:
+            snap, self._to_save = self._to_save, None
+        if snap is not None:
+            try:
+                self.checkpoint.save(snap)
+            except Exception as exc:  # derived data, at exit: the next start builds what it cannot load
+                log.warning("saving the view at exit failed: %s", exc)
 
     def saved(self) -> None:
         """Wait until the views built so far are saved (tests, benchmarks)."""

@@ -292,6 +292,19 @@ def test_a_restart_loads_the_saved_view_and_catches_up_on_what_changed(indexed, 
     assert CorpusIndex(settings).snapshot().generation == current_generation(settings) and builds == []
 
 
+def test_a_command_leaves_the_view_it_built_for_the_next(indexed, tmp_path):
+    """`sourcechat ask` builds a view and ends before the background save would run: it saves at exit, and the
+    next `ask` loads that view instead of building it."""
+    from tests.conftest import cli
+
+    settings = indexed_copy(indexed, tmp_path)
+    shutil.rmtree(settings.index_dir / "checkpoint", ignore_errors=True)
+    first = cli(["ask", "Who mastered the song?"], settings)
+    assert first.returncode == 0 and (settings.index_dir / "checkpoint" / "view.pkl").exists(), first.stderr
+    second = cli(["ask", "Who mastered the song?"], settings)
+    assert second.returncode == 0 and "loaded as saved" in second.stderr and second.stdout == first.stdout
+
+
 def test_a_saved_view_that_cannot_be_used_means_a_full_build(indexed, tmp_path, monkeypatch):
     """A damaged saved view, a missing segment file, or a catch-up that cannot subtract an article that left
     (its data gone): each is a full build and the right view, never an error or a wrong view."""
