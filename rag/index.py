@@ -513,6 +513,8 @@ def _read_articles(collection, sources: list[str]) -> dict[str, ArticleData]:
     return out
 
 
+UNREADABLE = (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError, ValueError, ImportError,
+              KeyError)  # what reading a saved file (ViewStore, ViewCheckpoint) may raise when it is stale or cut short
 VIEW_FORMAT = 6  # bump when ArticleData or what it derives changes: older files are then ignored
 
 
@@ -536,7 +538,7 @@ class ViewStore:
         for source, key in keys.items():
             try:
                 data = pickle.loads(self._path(key).read_bytes())
-            except (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError, ValueError, ImportError):
+            except UNREADABLE:
                 continue
             if isinstance(data, ArticleData) and data.key == key:
                 out[source] = data  # its strings are shared within the file; not interned: a
@@ -772,14 +774,9 @@ class ViewCheckpoint:
             articles = {record[1]: Article.restored(record, store) for record in records}
             ids = [cid for article in articles.values() for cid in article.ids]
             lexical = LexicalIndex.from_state(header["lexical"], segments)
-        except FileNotFoundError as exc:
-            if exc.filename == str(self.file):
-                return None
-            log.warning("saved view not read (%s): building it", str(exc))  # (not exc: its frames)
-            return None
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, KeyError, TypeError,
-                ValueError) as exc:
-            log.warning("saved view not read (%s): building it", str(exc))
+        except UNREADABLE as exc:
+            if not (isinstance(exc, FileNotFoundError) and exc.filename == str(self.file)):  # none saved: silent
+                log.warning("saved view not read (%s): building it", str(exc))  # (not exc: its frames)
             return None
         if lexical.n_docs != len(ids):
             log.warning("saved view not read (its BM25 counts %d chunks, its articles %d): building it",
@@ -807,10 +804,13 @@ class ViewCheckpoint:
                 log.warning("old BM25 segment file not removed: %s", exc)
 
 
-def _save_at_exit(index: weakref.ref) -> None:
-    found = index()
-    if found is not None:
-        found.flush()
+_OPEN_INDEXES: weakref.WeakSet[CorpusIndex] = weakref.WeakSet()  # flushed at exit (CorpusIndex.flush)
+
+
+@atexit.register
+def _save_at_exit() -> None:
+    for index in list(_OPEN_INDEXES):
+        index.flush()
 
 
 def top_k(scores: np.ndarray, k: int) -> list[int]:
@@ -847,7 +847,7 @@ class CorpusIndex:
         self._to_save: Snapshot | None = None  # the newest view not saved yet (ViewCheckpoint)
         self._saver: threading.Thread | None = None
         on_generation_change(settings, weakref.WeakMethod(self.follow))
-        atexit.register(_save_at_exit, weakref.ref(self))
+        _OPEN_INDEXES.add(self)
 
     def snapshot(self) -> Snapshot:
         pinned = self._pinned.get()

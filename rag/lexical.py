@@ -71,10 +71,6 @@ class Segment:
             raise ValueError(f"segment {name} does not match its postings")
         return segment
 
-    @staticmethod
-    def files(folder: Path, name: str) -> list[Path]:
-        return [folder / f"{name}.{array}.npy" for array in Segment.ARRAYS] + [folder / f"{name}.pkl"]
-
     @classmethod
     def build(cls, articles: Iterable[ArticleTokens]) -> Segment:
         """`articles`: (article key, chunk ids, token lists of those chunks)."""
