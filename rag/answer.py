@@ -461,6 +461,25 @@ def canonical(text: str) -> str:
     return re.sub(r"[^\w]+", " ", t).strip()
 
 
+def _value_words(text: str) -> frozenset[str]:
+    """The parts a value states: a date's year, month and day (however spelled); otherwise its words."""
+    key = canonical(text)
+    if key.startswith("date:"):
+        year, month, day = key[5:].split("-")
+        return frozenset({year, _MONTH_NAME[int(month)], day})
+    return frozenset(key.removeprefix("num:").split())
+
+
+def compatible(a: str, b: str) -> bool:
+    """One value is the other said less precisely ("May 2022" and "May 13, 2022", "2022" and "2022-05-13"):
+    both can be true of one fact, so they do not conflict."""
+    wa, wb = _value_words(a), _value_words(b)
+    return bool(wa and wb) and (wa <= wb or wb <= wa)
+
+
+_MONTH_NAME = {i: m for m, i in _MONTH_NUMBER.items()}
+
+
 # --- choosing ----------------------------------------------------------------------------------------
 
 
@@ -583,6 +602,7 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     if winner.span.kind in VALUE_KINDS:
         conflict = [c for c in others if c.span.kind in VALUE_KINDS and set(KINDS[c.span.kind].accepts) & {winner.span.kind}
                     and c.evidence.sentence != winner.evidence.sentence and c.score >= winner.score - CONFLICT_MARGIN
+                    and not compatible(c.answer, winner.answer)
                     and c.evidence.lexical >= 0.5 * winner.evidence.lexical
                     and _states_as_much(info, c.evidence, winner.evidence, snap)][:1]
         if conflict:  # two values for one question: the margin that matters is over everything else

@@ -102,7 +102,8 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
                     shared: dict[str, float] | None = None,
                     stems: tuple[frozenset, frozenset] | None = None) -> float:
     """idf-weighted share of the question's terms found in the sentence (half weight: its neighbours;
-    0.7: a close paraphrase in the sentence, "suggested" for "recommended"). `stems`: the sentence's and
+    0.7: a close paraphrase in the sentence, "suggested" for "recommended"; a word a follow-up borrowed
+    also counts when its article's title has it). `stems`: the sentence's and
     the context's stems when the view has them precomputed (the same sets as content_stems of the texts)."""
     terms = [t for t in info.terms if t.pos not in {"TYPE", "KIND"}]
     if not terms:
@@ -115,8 +116,8 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
         weight = term_weight(snap, term.stem, title_stems) * (RELATION_WEIGHT if term.pos == "VERB" else 1.0)
         weight *= 1.0 - 0.6 * (shared or {}).get(term.stem, 0.0)
         total += weight
-        if term.stem in in_sentence:
-            got += weight
+        if term.stem in in_sentence or (term.pos == "CONTEXT" and term.stem in title_stems):
+            got += weight  # a word borrowed for "it" or "the song" names the referent: its article's title does
         elif term.stem in in_context:
             got += 0.5 * weight
         elif cache is not None and term.pos in {"VERB", "NOUN", "ADJ"}:

@@ -118,3 +118,16 @@ def test_follow_up_question_uses_the_conversation(assistant):
     assert not follow_up["refused"]
     assert follow_up["answer"] in {"North Hollywood", "Larrabee Studios", ""}
     assert "Larrabee Studios" in follow_up["text"]
+
+
+def test_a_follow_up_with_its_own_predicate_answers_as_it_would_alone(assistant):
+    """"Who mastered the song?" after a question about the release asks about mastering: the earlier
+    question lends its subject, not its verb, and the subject is the article's title, so the answer is the
+    one the question gets alone (it had fallen back to passages after the release question)."""
+    alone = assistant.ask("Who mastered the song?")
+    after = assistant.ask("Who mastered the song?", history=[
+        {"role": "user", "content": "When was We Cry Together released?"},
+        {"role": "assistant", "content": "2022-05-13"}])
+    assert alone["answer"] == "Emerson Mancini", alone["text"]
+    assert after["answer"] == alone["answer"], after["text"]
+    assert abs(after["confidence"] - alone["confidence"]) < 0.05

@@ -189,3 +189,40 @@ def test_an_unmarked_reply_is_attributed_only_to_evidence_that_supports_it():
     assert check.verified == {1: True} and check.inferred == [1]
     check = verify_reply("The song won a Grammy for its producer.", evidence, unrelated)
     assert not check.any_verified and not check.inferred and check.unsupported()
+
+
+def _turns(*questions: str) -> list[dict]:
+    return [m for q in questions for m in ({"role": "user", "content": q}, {"role": "assistant", "content": "…"})]
+
+
+@pytest.mark.parametrize("question,earlier,borrowed", [
+    # the follow-up brings its own predicate: only the earlier question's subject is borrowed, not "released"
+    ("Who mastered the song?", "When was We Cry Together released?", "cry together"),
+    ("And the producer?", "Who mastered We Cry Together?", "cry together"),
+    # "do it" stands in for the earlier predicate: it is borrowed too
+    ("Where did he do it?", "Who mastered We Cry Together?", "mastered cry together"),
+    # a question that names its own subject borrows nothing, however short
+    ("What is the capital of France?", "Who mastered the song?", ""),
+    ("Who is Dave Free?", "When was We Cry Together released?", ""),
+])
+def test_a_follow_up_borrows_what_it_points_back_to(question, earlier, borrowed):
+    from rag.condense import condense_question
+
+    condensed = condense_question(question, _turns(earlier))
+    assert condensed.borrowed == borrowed
+    assert condensed.query == (f"{question} ({borrowed})" if borrowed else question)
+
+
+@pytest.mark.parametrize("a,b,same_fact", [
+    ("May 2022", "May 13, 2022", True),  # the same date, said less precisely
+    ("2022", "2022-05-13", True),
+    ("May 2022", "2022-05-13", True),
+    ("$4.2 million", "4.2 million dollars", True),
+    ("May 13, 2022", "September 1, 2022", False),
+    ("5:41", "five-minute", False),
+    ("16", "97", False),
+])
+def test_a_less_precise_value_is_compatible_with_the_precise_one(a, b, same_fact):
+    from rag.answer import compatible
+
+    assert compatible(a, b) is same_fact and compatible(b, a) is same_fact
