@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
-from rag.text import STOPWORDS, content_stems, words
+from rag.text import STOPWORDS, content_stems, fold, stem, words
 from sourcechat.contracts import Retrieved
 from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import SentenceVectorReader
@@ -185,7 +185,9 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     """The question's terms that the evidence cannot stand for; any one of them means "don't answer".
 
     - a name or number must be in the evidence's article (a misspelling is forgiven): "which Hollywood
-      producer" is not answered from an article that never says Hollywood;
+      producer" is not answered from an article that never says Hollywood; nor a question that cites a
+      publication ("the *Kestrel* 48 review") from an article whose text, title and file name have no word
+      of its name (a site's name is often only in the page's chrome, so one word is enough);
     - with `whole_claim` (a yes/no verdict asserts everything the question says), a word the whole
       collection never uses must be paraphrased in the evidence ("suggested" for "recommended"), judged by
       embedding similarity; a question that asks for a value does not need it: on dev a common noun missing
@@ -199,6 +201,11 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     article_words = snap.article_words(evidence.sentence.source)
     missing: list[Term] = []
     for term in info.terms:
+        if term.pos == "SOURCE":  # "the *Kestrel* review": the evidence's article is that review, or names it
+            if not any(stem(w) in context_stems or w in snap.folded_text(article.source) or w in fold(article.source)
+                       for w in term.name or (term.word,)):
+                missing.append(term)
+            continue
         if not term.required or term.stem in context_stems:
             continue
         if term.pos in {"PROPN", "NUM"} or term.word[:1].isdigit():

@@ -41,6 +41,7 @@ class Term:
     stem: str
     pos: str
     required: bool  # the evidence must cover it (a name, a thing, an action): else answering would guess
+    name: tuple[str, ...] = ()  # SOURCE: the words of the publication's whole name ("wayfarer", "atlas")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,9 @@ def focus_nouns(question: str) -> list[str]:
             if not phrase:
                 return []
             doc = parse(" ".join(phrase))
-            nouns = [t.text for t in doc if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
+            # the phrase ends at a preposition: "how many *weeks* behind schedule" counts weeks
+            cut = next((t.i for t in doc if t.pos_ == "ADP" and t.i > 0), len(doc))
+            nouns = [t.text for t in doc[:cut] if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
             measures = [n for n in nouns[:-1] if any(n in KINDS[k].prototypes for k in VALUE_KINDS)]
             if measures:
                 return measures[:1]  # "what *number* track", "which *year* group": the measure is asked for
@@ -205,7 +208,11 @@ def _term(token, part: str, s: str, focus_stem: str | None, doc) -> Term | None:
     if part in _META_WORDS:
         return None
     if token.pos_ == "PROPN" and any(fold(t.text) in _META_WORDS for t in doc[token.i + 1:token.i + 3]):
-        return Term(part, s, "SOURCE", False)  # "the *Wayfarer Atlas* guide": names the publication
+        first = token.i
+        while first > 0 and doc[first - 1].pos_ == "PROPN":
+            first -= 1
+        name = tuple(fold(t.text) for t in doc[first:token.i + 1])
+        return Term(part, s, "SOURCE", False, name)  # "the *Wayfarer Atlas* guide": names the publication
     if part in _TYPE_WORDS and _in_wh_phrase(token, doc):
         return Term(part, s, "TYPE", False)  # "how *long*", "in what *year*"; not "why did it take so long"
     return Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"})

@@ -178,6 +178,10 @@ def _spans_cached(sentence: str) -> tuple[Span, ...]:
     return tuple(_find_spans(sentence))
 
 
+# the number that opens a numbered item or section heading ("3. THE MILLBROOK COLD STORE", "2) Costs")
+_ENUMERATOR = re.compile(r"\s*(\d{1,2})[.)]\s+(?=\S)")
+
+
 def _find_spans(sentence: str) -> list[Span]:
     doc = parse(sentence)
     headline = is_headline(sentence)
@@ -205,9 +209,12 @@ def _find_spans(sentence: str) -> list[Span]:
     found += _phrases(doc) + _layout(sentence)
     typed_extents = {(s.start, s.end) for s in found if s.kind not in {NAME, PHRASE}}
     found = [s for s in found if not (s.kind == NAME and s.origin == "name" and (s.start, s.end) in typed_extents)]
+    marker = _ENUMERATOR.match(sentence)
     out: dict[tuple[int, int, str], Span] = {}
     for s in found:
         if re.search(r"-[a-z]+ed$", s.text):  # "Alchemist-produced" modifies; it does not answer
+            continue
+        if marker and (s.start, s.end) == marker.span(1):  # "3. THE COLD STORE": a list's or section's number
             continue
         out.setdefault((s.start, s.end, s.kind), s)
     return list(out.values())

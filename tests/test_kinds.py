@@ -173,3 +173,12 @@ def test_a_date_of_another_event_is_not_a_conflict(ferry_assistant):
     result = ferry_assistant.ask("On what date was the short film shot?")
     assert "differ" not in result["text"], result["text"]
     assert "March 15, 2020" in result["text"] and result["answer"] in {"", "March 15, 2020"}
+
+
+def test_a_publication_the_articles_never_name_is_not_answered_for(ferry_assistant):
+    """A question that cites a publication ("the Nordlys Gazette report") is about that publication's
+    article; the ferry story never names it, so its date is not given as the Gazette's."""
+    plain = ferry_assistant.ask("When did the Aurelia return to service?")
+    cited = ferry_assistant.ask("When did the Nordlys Gazette report say the Aurelia returned to service?")
+    assert plain["answer"] == "4 June 2024", plain["text"]
+    assert cited["answer"] == "", cited["text"]

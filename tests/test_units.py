@@ -226,3 +226,20 @@ def test_a_less_precise_value_is_compatible_with_the_precise_one(a, b, same_fact
     from rag.answer import compatible
 
     assert compatible(a, b) is same_fact and compatible(b, a) is same_fact
+
+
+def test_a_section_number_is_not_a_value():
+    from rag.spans import spans
+
+    assert "3" not in {s.text for s in spans("3. THE MILLBROOK COLD STORE")}
+    assert ("12", NUMBER) in {(s.text, s.kind) for s in spans("12 people came to the opening.")}
+
+
+def test_the_focus_of_how_many_ends_at_a_preposition():
+    assert focus_nouns("How many weeks behind schedule was the opening of the cold store?") == ["weeks"]
+
+
+def test_a_cited_publication_keeps_its_whole_name():
+    info = analyse("Why does the Wayfarer Atlas guide recommend the museum?")
+    source = [t for t in info.terms if t.pos == "SOURCE"]
+    assert [t.word for t in source] == ["wayfarer", "atlas"] and source[-1].name == ("wayfarer", "atlas")
