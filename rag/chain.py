@@ -13,7 +13,7 @@ import unicodedata
 from typing import Any, Iterable, Iterator
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from rag.answerers import extractive_decision, make_answerer
 from rag.condense import condense_question
@@ -29,6 +29,13 @@ from sourcechat.settings import Settings
 from sourcechat.store import embeddings
 
 log = logging.getLogger(__name__)
+
+
+def _adds(key: str, step) -> Runnable:
+    """A chain step that adds `key` to the dict it is given: what `RunnablePassthrough.assign` does, on the
+    calling thread. `assign` runs its step in a thread pool it creates per call: 5 pools and threads per
+    question (4–5 ms of a 40 ms warm ask, measured side by side), and torch's calls off the caller's thread."""
+    return RunnableLambda(lambda x: {**x, key: step(x)}, name=key)
 
 
 class Assistant:
@@ -59,12 +66,11 @@ class Assistant:
             return select_evidence(x["info"], x["docs"], x["vector"], self.corpus.snapshot(), self.cache)
 
         return (
-            RunnablePassthrough.assign(info=RunnableLambda(
-                lambda x: analyse(x["question"], x.get("borrowed", ""), self.cache.similarity)))
-            | RunnablePassthrough.assign(search=RunnableLambda(search_text))
-            | RunnablePassthrough.assign(vector=RunnableLambda(lambda x: self.retriever.embed(x["search"])))
-            | RunnablePassthrough.assign(docs=RunnableLambda(retrieve))
-            | RunnablePassthrough.assign(evidence=RunnableLambda(evidence))
+            _adds("info", lambda x: analyse(x["question"], x.get("borrowed", ""), self.cache.similarity))
+            | _adds("search", search_text)
+            | _adds("vector", lambda x: self.retriever.embed(x["search"]))
+            | _adds("docs", retrieve)
+            | _adds("evidence", evidence)
         )
 
     def validate(self, question: str) -> str:

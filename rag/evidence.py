@@ -8,7 +8,7 @@ the evidence, literally or as a close paraphrase ("suggested" for "recommended")
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,10 +97,37 @@ def term_weight(snap: Snapshot, stem: str, title_stems: frozenset | set = frozen
 RELATION_WEIGHT = 1.5  # the question's verb is the relation asked about; names are shared by many sentences
 
 
+class Paraphrases:
+    """How close in meaning each question word is to each word of the candidate sentences, for one question:
+    one matrix product over the words of all its candidate sentences, instead of one per sentence (a warm
+    question checked ~170 sentence-word lists one at a time)."""
+
+    def __init__(self, cache: VectorCache, question_words: list[str], sentences: Iterable[str]):
+        self.words_of = {text: paraphrase_words(text) for text in sentences} if question_words else {}
+        vocabulary = sorted({w for found in self.words_of.values() for w in found})
+        found = cache.vectors(list(dict.fromkeys(question_words)) + vocabulary)
+        asked = dict.fromkeys(question_words)
+        sims = found[len(asked):] @ found[:len(asked)].T if vocabulary else np.zeros((0, len(asked)), np.float32)
+        self._sims = {w: dict(zip(vocabulary, sims[:, n].tolist())) for n, w in enumerate(asked)}
+        self._cache = cache
+
+    def has(self, word: str, candidates: list[str], threshold: float) -> bool:
+        known = self._sims.get(word)
+        if known is None or any(c not in known for c in candidates):
+            return _has_paraphrase(word, candidates, self._cache, threshold)
+        return any(known[c] >= threshold for c in candidates)
+
+
+def paraphrase_words(sentence: str) -> list[str]:
+    """The words of a sentence that a question word may be a paraphrase of."""
+    return sorted({w for w in words(sentence) if len(w) > 3 and w not in STOPWORDS})
+
+
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,
                     cache: VectorCache | None = None, threshold: float = 1.0, title: str = "",
                     shared: dict[str, float] | None = None,
-                    stems: tuple[frozenset, frozenset] | None = None) -> float:
+                    stems: tuple[frozenset, frozenset] | None = None,
+                    paraphrases: Paraphrases | None = None) -> float:
     """idf-weighted share of the question's terms found in the sentence (half weight: its neighbours;
     0.7: a close paraphrase in the sentence, "suggested" for "recommended"; a word a follow-up borrowed
     also counts when its article's title has it). `stems`: the sentence's and
@@ -122,8 +149,10 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
             got += 0.5 * weight
         elif cache is not None and term.pos in {"VERB", "NOUN", "ADJ"}:
             if sentence_words is None:
-                sentence_words = sorted({w for w in words(sentence) if len(w) > 3 and w not in STOPWORDS})
-            if _has_paraphrase(term.word, sentence_words, cache, threshold):
+                sentence_words = (paraphrases.words_of.get(sentence) if paraphrases is not None else None) \
+                    or paraphrase_words(sentence)
+            if paraphrases.has(term.word, sentence_words, threshold) if paraphrases is not None \
+                    else _has_paraphrase(term.word, sentence_words, cache, threshold):
                 got += 0.7 * weight
     bonus = sum(0.5 * term_weight(snap, t.stem) for t in info.terms if t.pos == "KIND" and t.stem in in_sentence)
     return min(1.0, (got + bonus) / total)  # a sentence that names the asked kind ("actress X") is on topic
@@ -139,13 +168,16 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
     # a question word that most candidate sentences share does not choose between them
     pool_stems = [snap.sentence_stems(s) for s, _ in pool.values()]
     shared = {t.stem: sum(t.stem in p for p in pool_stems) / len(pool_stems) for t in info.terms} if pool_stems else {}
+    paraphrases = Paraphrases(cache, [t.word for t in info.terms if t.pos in {"VERB", "NOUN", "ADJ"}],
+                              (s.text for s, _ in pool.values()))
     by_key: dict[tuple[str, int], Evidence] = {}
     for key, (sentence, doc) in pool.items():
         context = snap.neighbours(sentence)
         meta = Retrieved.of(doc)
         by_key[key] = Evidence(sentence, meta.title, context, 0.0,
                                lexical_overlap(info, snap, sentence.text, context, cache, paraphrase, meta.title, shared,
-                                               (stated_stems(snap, sentence), snap.context_stems(sentence))),
+                                               (stated_stems(snap, sentence), snap.context_stems(sentence)),
+                                               paraphrases),
                                meta.rank)
     items = list(by_key.values())
     if not items:
