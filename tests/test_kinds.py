@@ -182,3 +182,13 @@ def test_a_publication_the_articles_never_name_is_not_answered_for(ferry_assista
     cited = ferry_assistant.ask("When did the Nordlys Gazette report say the Aurelia returned to service?")
     assert plain["answer"] == "4 June 2024", plain["text"]
     assert cited["answer"] == "", cited["text"]
+
+
+def test_a_yes_needs_the_quality_the_question_asserts(ferry_assistant):
+    """"Is the ferry's new hybrid drive quiet?": the sentence names the hybrid drive but says nothing of how
+    quiet it is (nor anything close in meaning), so it settles nothing; it had answered "Yes" for naming it."""
+    result = ferry_assistant.ask("Is the Lakeside ferry's new hybrid drive quiet?")
+    assert result["answer"] == "The sources don't settle it", result["text"]
+    assert "hybrid drive" in result["text"]  # the closest sentence is shown
+    plain = ferry_assistant.ask("Do children under 12 travel free on the Lakeside ferry?")
+    assert plain["answer"] == "Yes", plain["text"]  # a quality the sentence states still gets its verdict
