@@ -466,7 +466,7 @@ def _value_words(text: str) -> frozenset[str]:
     key = canonical(text)
     if key.startswith("date:"):
         year, month, day = key[5:].split("-")
-        return frozenset({year, _MONTH_NAME[int(month)], day})
+        return frozenset({year, _MONTH_NAME.get(int(month), month), day})
     return frozenset(key.removeprefix("num:").split())
 
 

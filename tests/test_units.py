@@ -221,6 +221,7 @@ def test_a_follow_up_borrows_what_it_points_back_to(question, earlier, borrowed)
     ("May 13, 2022", "September 1, 2022", False),
     ("5:41", "five-minute", False),
     ("16", "97", False),
+    ("2019-14-22", "2019", True),  # a code shaped like a date (no month 14) is compared by its parts, no error
 ])
 def test_a_less_precise_value_is_compatible_with_the_precise_one(a, b, same_fact):
     from rag.answer import compatible
