@@ -778,8 +778,30 @@ def _claim_gaps(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: V
     check turned into "not settled")."""
     said = stated_stems(snap, evidence.sentence) | snap.context_stems(evidence.sentence) | snap.title_stems(evidence.title)
     candidates = sorted({w for w in re.findall(r"\w+", fold(evidence.context)) if len(w) > 2})
-    return [t for t in info.terms if t.pos in {"ADJ", "ADV"} and t.stem not in said
-            and max(cache.similarity(t.word, candidates), default=0.0) < settings.synonym_similarity]
+    gaps = []
+    for term in info.terms:
+        if term.pos not in {"ADJ", "ADV"}:
+            continue
+        if term.stem in said:
+            if _qualifies_another(term, info, evidence):
+                gaps.append(term)
+        elif max(cache.similarity(term.word, candidates), default=0.0) < settings.synonym_similarity:
+            gaps.append(term)
+    return gaps
+
+
+def _qualifies_another(term: Term, info: QuestionInfo, evidence: Evidence) -> bool:
+    """The question's adjective describes one noun ("a *short* song") and the sentence (with its neighbours and
+    its article's title) uses it only for other nouns ("the song and *short* film"): it says nothing of the
+    question's noun."""
+    asked = next((t for t in parse(info.text) if fold(t.text) == term.word), None)
+    if asked is None or asked.dep_ != "amod":
+        return False
+    # a title is parsed lower-cased: in Title Case its adjectives are tagged as names
+    uses = [t for text in (evidence.context, evidence.title.lower()) for t in parse(text)
+            if t.pos_ == "ADJ" and stem(fold(t.text)) == term.stem]
+    return bool(uses) and all(t.dep_ == "amod" and stem(fold(t.head.text)) != stem(fold(asked.head.text))
+                              for t in uses)
 
 
 def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidence: list[Evidence]) -> str | None:

@@ -192,3 +192,6 @@ def test_a_yes_needs_the_quality_the_question_asserts(ferry_assistant):
     assert "hybrid drive" in result["text"]  # the closest sentence is shown
     plain = ferry_assistant.ask("Do children under 12 travel free on the Lakeside ferry?")
     assert plain["answer"] == "Yes", plain["text"]  # a quality the sentence states still gets its verdict
+    # "new" is in the story, but of the pier ("a new steel pier"), never of the ferry
+    other = ferry_assistant.ask("Is the Aurelia a new ferry?")
+    assert other["answer"] == "The sources don't settle it", other["text"]
