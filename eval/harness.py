@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import GATE, compute_metrics, gate_failures
+from eval.metrics import GATE, compute_metrics, conversation, gate_failures
 from eval.report import print_summary, write_reports
 from sourcechat.errors import UserError
 from sourcechat.settings import Settings
@@ -17,7 +17,9 @@ EVAL_DIR = Path(__file__).resolve().parent
 ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other subjects and in other formats
 # tune on dev; the gate reads test. fresh: six articles and their questions written on 2026-12-01 by helper
 # sessions from the text alone (never shown the answerer), after dev and test had been used: reported, never tuned on.
-SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl"}
+SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
+          # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
+          "followups": EVAL_DIR / "followups.jsonl"}
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -55,11 +57,12 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
 
 
 def run_questions(questions: list[dict], ask, label: str) -> dict[str, dict]:
+    """`ask(question, history)` for each question, by id."""
     from tqdm import tqdm
 
     results = {}
     for q in tqdm(questions, desc=label, unit="q", leave=False):
-        results[q["id"]] = ask(q["question"])
+        results[q["id"]] = ask(q["question"], conversation(q))
     return results
 
 
@@ -109,14 +112,16 @@ def run_eval(settings: Settings, questions_paths: dict[str, Path] | None = None,
     metrics: dict = {}
     all_results: dict = {}
     for name, questions in splits.items():
-        results = run_questions(questions, lambda q: assistant.ask(q, k=k), f"sourcechat {name}")
+        results = run_questions(questions, lambda q, h: assistant.ask(q, history=h, k=k), f"sourcechat {name}")
         all_results[name] = results
         metrics[name] = {"sourcechat": {**compute_metrics(questions, results), "label": names[0]}}
         for other, beside in others.items():
             metrics[name][other] = {**compute_metrics(questions, run_questions(
-                questions, lambda q: beside.ask(q, k=k), f"{other} {name}")), "label": other}
+                questions, lambda q, h: beside.ask(q, history=h, k=k), f"{other} {name}")), "label": other}
         if pipeline is not None:
-            metrics[name]["baseline"] = compute_metrics(questions, run_questions(questions, pipeline.ask, f"baseline {name}"))
+            # the tutorial pipeline keeps no conversation: a follow-up reaches it alone
+            metrics[name]["baseline"] = compute_metrics(questions, run_questions(
+                questions, lambda q, h: pipeline.ask(q), f"baseline {name}"))
     gated = gate_split if gate_split in metrics else next(iter(metrics))
     failures = gate_failures(metrics[gated]["sourcechat"], GATE)
     metrics["gate"] = {"split": gated, "passed": not failures, "failures": failures}

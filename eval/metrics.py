@@ -29,6 +29,10 @@ FACTUAL_KINDS = {"factual"}
 BUCKETS = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
 
 
+def conversation(question: dict) -> list[dict]:
+    """The chat before a question, as the web chat passes it: the earlier user turns of a follow-up."""
+    return [{"role": "user", "content": text} for text in question.get("history") or []]
+
 def normalise(text: str) -> str:
     """Compare answers the way a reader would: no case, accents, punctuation or leading articles."""
     text = unicodedata.normalize("NFKD", text or "")

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Callable
 
-from eval.metrics import GATE, TARGETS, judge
+from eval.metrics import GATE, TARGETS, conversation, judge
 
 METRIC_ROWS = [
     ("answer_accuracy", "Answer accuracy (factual, short answer)"),
@@ -69,7 +69,7 @@ def kind_rows(metrics: dict) -> list[list[str]]:
             *[[k, *(_fmt(m["by_kind"].get(k)) for _, m in cols)] for k in kinds]]
 
 
-def question_rows(questions, results, explain: Callable[[str], str] | None = None,
+def question_rows(questions, results, explain: Callable[[str, list], str] | None = None,
                   failures_only: bool = False) -> list[list[str]]:
     rows = []
     for q in questions:
@@ -82,7 +82,7 @@ def question_rows(questions, results, explain: Callable[[str], str] | None = Non
         expected = (" / ".join(q["answers"]) or " + ".join("|".join(g) for g in q.get("key_phrases") or [])
                     if q["answerable"] else "(refuse)")
         conf = _fmt(result.get("confidence")) if result else ""
-        why = explain(q["question"]) if explain and not verdict["passed"] else ""
+        why = explain(q["question"], conversation(q)) if explain and not verdict["passed"] else ""
         rows.append([q["id"], verdict["kind"], "pass" if verdict["passed"] else "FAIL", q["question"], expected,
                      got[:160], cited, conf, why])
     rows.sort(key=lambda r: r[2] == "pass")
@@ -121,7 +121,7 @@ def latency_histogram(all_results: dict, path: Path) -> None:
 
 
 def write_reports(out: Path, splits: dict, all_results: dict, metrics: dict,
-                  explain: Callable[[str], str] | None = None) -> None:
+                  explain: Callable[[str, list], str] | None = None) -> None:
     latency_histogram(all_results, out / "latency.png")
     gate = metrics["gate"]
     verdict = f"on {gate['split']}: " + ("passed" if gate["passed"] else "FAILED: " + "; ".join(gate["failures"]))

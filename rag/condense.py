@@ -1,7 +1,8 @@
 """Condense a follow-up with the conversation, without an LLM.
 
 "When did it come out?" after "Who sings We Cry Together with Kendrick?" leans on the earlier question
-for its subject. A follow-up that points back (it, they, that...), or names almost nothing and no name, is
+for its subject. A follow-up that points back (it, they, that...), opens as a continuation ("And ...",
+"What about ..."), or names almost nothing and no name, is
 searched together with words of the last question that named something: its arguments (nouns, names,
 numbers), since the follow-up brings its own predicate ("Who mastered the song?" asks about mastering, not
 about the earlier question's releasing; "And the producer?" about producing), or all its content words
@@ -18,6 +19,9 @@ from rag.text import QUESTION_WORDS, STOPWORDS, parse, words
 _POINTERS = re.compile(r"\b(it|its|it's|they|them|their|he|him|his|she|her|this|that|those|these|there|"
                        r"the song|the track|the album|the film|the video)\b", re.I)
 
+
+# a follow-up that opens like this continues the earlier question, whatever it names ("And the Pitchfork one?")
+_CONTINUES = re.compile(r"^\W*(and|what about|how about)\b", re.I)
 
 # verbs that stand in for the earlier question's predicate rather than state one ("did he *do* it")
 _PRO_VERBS = frozenset({"do", "happen"})
@@ -73,7 +77,7 @@ def condense_question(question: str, history: list) -> Condensed:
         return Condensed(question)
     own = _content_words(question)
     doc = parse(question)
-    if not _POINTERS.search(question) and (len(own) >= 3 or _names_something(doc)):
+    if not _POINTERS.search(question) and not _CONTINUES.match(question) and (len(own) >= 3 or _names_something(doc)):
         return Condensed(question)
     borrow = _content_words if _pro_verb(doc) else _arguments
     for earlier in reversed(turns):

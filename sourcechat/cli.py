@@ -220,7 +220,7 @@ def backends(as_json: bool = typer.Option(False, "--json", help="Print a JSON li
 @app.command("eval")
 def evaluate(
     questions: Optional[Path] = typer.Option(None, "--questions",
-                                             help="One JSONL question set (default: eval/dev, test and fresh.jsonl)."),
+                                             help="One JSONL question set (default: eval/dev, test, fresh and followups.jsonl)."),
     out: Path = typer.Option(Path("eval/out"), "--out", help="Folder for results and reports."),
     k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain tutorial pipeline."),

@@ -102,3 +102,16 @@ def test_eval_command_writes_results_and_reports(indexed, tmp_path):
     assert "Answer accuracy" in (out / "report.md").read_text() and "CI gate" in run.stdout
     bad = cli(["eval", "--questions", str(tmp_path / "missing.jsonl")], indexed)
     assert bad.returncode == 2 and "cannot read question file" in bad.stderr
+
+
+def test_a_follow_up_is_asked_with_the_turns_before_it():
+    """eval/followups.jsonl's `history` reaches `ask` as the web chat passes a conversation; a question
+    without one is asked alone."""
+    from eval.harness import run_questions
+
+    seen = run_questions([{"id": "a", "question": "When did it open?", "history": ["Who built the bridge?"]},
+                          {"id": "b", "question": "Who built the bridge?"}],
+                         lambda question, history: {"question": question, "history": history}, "follow-ups")
+    assert seen["a"] == {"question": "When did it open?",
+                         "history": [{"role": "user", "content": "Who built the bridge?"}]}
+    assert seen["b"] == {"question": "Who built the bridge?", "history": []}

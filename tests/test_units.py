@@ -204,6 +204,8 @@ def _turns(*questions: str) -> list[dict]:
     # a question that names its own subject borrows nothing, however short
     ("What is the capital of France?", "Who mastered the song?", ""),
     ("Who is Dave Free?", "When was We Cry Together released?", ""),
+    # "And ..." continues the earlier question even when it names something of its own
+    ("And the Pitchfork review?", "Who reviewed We Cry Together for Rolling Stone?", "cry together rolling stone"),
 ])
 def test_a_follow_up_borrows_what_it_points_back_to(question, earlier, borrowed):
     from rag.condense import condense_question
