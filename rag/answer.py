@@ -24,7 +24,7 @@ from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo, Term
 from rag.spans import Span, infobox_key, is_headline, spans
-from rag.text import content_stems, fold, parse, parse_many, stem
+from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, stem
 from sourcechat.settings import Settings
 
 # --- candidate scoring: one table of named features and their weights -------------------------------
@@ -777,7 +777,7 @@ def _claim_gaps(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: V
     "receive the same" are paraphrases word similarity misses (on dev: 2 right verdicts of 2 that a verb
     check turned into "not settled")."""
     said = stated_stems(snap, evidence.sentence) | snap.context_stems(evidence.sentence) | snap.title_stems(evidence.title)
-    candidates = sorted({w for w in re.findall(r"\w+", fold(evidence.context)) if len(w) > 2})
+    candidates = sorted(paraphrase_words(evidence.context))
     gaps = []
     for term in info.terms:
         if term.pos not in {"ADJ", "ADV"}:

@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
-from rag.text import STOPWORDS, content_stems, fold, stem, words
+from rag.text import content_stems, fold, paraphrase_words, stem, words
 from sourcechat.contracts import Retrieved
 from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import SentenceVectorReader
@@ -103,7 +103,7 @@ class Paraphrases:
     question checked ~170 sentence-word lists one at a time)."""
 
     def __init__(self, cache: VectorCache, question_words: list[str], sentences: Iterable[str]):
-        self.words_of = {text: paraphrase_words(text) for text in sentences} if question_words else {}
+        self.words_of = {text: candidate_words(text) for text in sentences} if question_words else {}
         vocabulary = sorted({w for found in self.words_of.values() for w in found})
         found = cache.vectors(list(dict.fromkeys(question_words)) + vocabulary)
         asked = dict.fromkeys(question_words)
@@ -118,9 +118,10 @@ class Paraphrases:
         return any(known[c] >= threshold for c in candidates)
 
 
-def paraphrase_words(sentence: str) -> list[str]:
-    """The words of a sentence that a question word may be a paraphrase of."""
-    return sorted({w for w in words(sentence) if len(w) > 3 and w not in STOPWORDS})
+def candidate_words(sentence: str) -> list[str]:
+    """The words of a sentence that the lexical match checks a missing question word against: the
+    paraphrase vocabulary's (`rag.text.paraphrase_words`) of four letters or more."""
+    return sorted(w for w in paraphrase_words(sentence) if len(w) > 3)
 
 
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,
@@ -150,7 +151,7 @@ def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: 
         elif cache is not None and term.pos in {"VERB", "NOUN", "ADJ"}:
             if sentence_words is None:
                 sentence_words = (paraphrases.words_of.get(sentence) if paraphrases is not None else None) \
-                    or paraphrase_words(sentence)
+                    or candidate_words(sentence)
             if paraphrases.has(term.word, sentence_words, threshold) if paraphrases is not None \
                     else _has_paraphrase(term.word, sentence_words, cache, threshold):
                 got += 0.7 * weight
@@ -300,7 +301,7 @@ def relation_coverage(info: QuestionInfo, evidence: Evidence, snap: Snapshot, ca
             got += weight
             continue
         if sentence_words is None:
-            sentence_words = sorted({w for w in words(evidence.sentence.text) if len(w) > 3 and w not in STOPWORDS})
+            sentence_words = candidate_words(evidence.sentence.text)
         if _has_paraphrase(term.word, sentence_words, cache, threshold):
             got += 0.8 * weight
     return got / total

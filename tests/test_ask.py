@@ -136,7 +136,7 @@ def test_a_follow_up_with_its_own_predicate_answers_as_it_would_alone(assistant)
 def test_one_product_per_question_finds_the_paraphrases_the_word_by_word_check_finds(assistant):
     """`Paraphrases` (one matrix product over the candidate sentences' words) agrees with checking each
     sentence's words on its own, for every question word and sentence, at several thresholds."""
-    from rag.evidence import Paraphrases, _has_paraphrase, paraphrase_words
+    from rag.evidence import Paraphrases, _has_paraphrase, candidate_words
 
     snap = assistant.corpus.snapshot()
     sentences = [s.text for article in snap.articles.values() for s in article.sentences][:150]
@@ -145,7 +145,7 @@ def test_one_product_per_question_finds_the_paraphrases_the_word_by_word_check_f
     checked = found = 0
     for word in question_words:
         for text in sentences:
-            candidates = paraphrase_words(text)
+            candidates = candidate_words(text)
             for threshold in (0.5, 0.62, 0.75):
                 expected = _has_paraphrase(word, candidates, assistant.cache, threshold)
                 assert memo.has(word, candidates, threshold) == expected, (word, text, threshold)
