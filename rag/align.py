@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.text import fold, parse, stem
+from rag.text import fold, parse_syntax, stem
 
 SUBJECT, OBJECT, OBLIQUE = "subject", "object", "oblique"
 
@@ -101,7 +101,7 @@ def span_slots(doc, start: int, end: int, head=None) -> list[Slot]:
 
 def question_role(question: str) -> str | None:
     """The role the wh-word (or the noun it asks about) plays in the question: subject, object or oblique."""
-    doc = parse(question)
+    doc = parse_syntax(question)
     wh = next((t for t in doc if fold(t.text) in _WH), None)
     if wh is None:
         return None

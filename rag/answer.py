@@ -24,7 +24,7 @@ from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo, Term
 from rag.spans import Span, infobox_key, is_headline, spans
-from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, stem
+from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
 from sourcechat.settings import Settings
 
 # --- candidate scoring: one table of named features and their weights -------------------------------
@@ -439,6 +439,11 @@ _MONTH_NUMBER = {m: i for i, m in enumerate(
 _SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "bn": 1e9, "billion": 1e9, "trillion": 1e12}
 
 
+_NUMBER_WORDS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
+
+
 def canonical(text: str) -> str:
     """One spelling per value, so "2022-05-13" and "May 13, 2022", "86,000" and "86000", "$4.2 million" and
     "4.2 million dollars" are the same answer; other text is folded."""
@@ -458,6 +463,10 @@ def canonical(text: str) -> str:
     if m:
         value = float(m.group(1).replace(",", "")) * _SCALE.get(m.group(2) or "", 1)
         return f"num:{value:g}"
+    m = re.fullmatch(rf"(\d+(?:\.\d+)?|{'|'.join(_NUMBER_WORDS)})[\s-]([a-z]+?)s?", t)
+    if m:  # a quantity: "two-year", "2 years" and "two years" are one value
+        number = _NUMBER_WORDS.get(m.group(1)) or float(m.group(1))
+        return f"num:{number:g} {m.group(2)}"
     return re.sub(r"[^\w]+", " ", t).strip()
 
 
@@ -600,8 +609,11 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     thresholds = calibration(settings)
     conflict: list[Candidate] = []
     if winner.span.kind in VALUE_KINDS:
+        # sources differ when two articles give two values; one article giving two is telling of two facts
+        # ("released on May 13" and, of the short film, "released on September 1")
         conflict = [c for c in others if c.span.kind in VALUE_KINDS and set(KINDS[c.span.kind].accepts) & {winner.span.kind}
-                    and c.evidence.sentence != winner.evidence.sentence and c.score >= winner.score - CONFLICT_MARGIN
+                    and c.evidence.sentence.source != winner.evidence.sentence.source
+                    and c.score >= winner.score - CONFLICT_MARGIN
                     and not compatible(c.answer, winner.answer)
                     and c.evidence.lexical >= 0.5 * winner.evidence.lexical
                     and _states_as_much(info, c.evidence, winner.evidence, snap)][:1]
@@ -794,11 +806,11 @@ def _qualifies_another(term: Term, info: QuestionInfo, evidence: Evidence) -> bo
     """The question's adjective describes one noun ("a *short* song") and the sentence (with its neighbours and
     its article's title) uses it only for other nouns ("the song and *short* film"): it says nothing of the
     question's noun."""
-    asked = next((t for t in parse(info.text) if fold(t.text) == term.word), None)
+    asked = next((t for t in parse_syntax(info.text) if fold(t.text) == term.word), None)
     if asked is None or asked.dep_ != "amod":
         return False
     # a title is parsed lower-cased: in Title Case its adjectives are tagged as names
-    uses = [t for text in (evidence.context, evidence.title.lower()) for t in parse(text)
+    uses = [t for text in (evidence.context, evidence.title.lower()) for t in parse_syntax(text)
             if t.pos_ == "ADJ" and stem(fold(t.text)) == term.stem]
     return bool(uses) and all(t.dep_ == "amod" and stem(fold(t.head.text)) != stem(fold(asked.head.text))
                               for t in uses)

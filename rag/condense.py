@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import QUESTION_WORDS, STOPWORDS, parse, words
+from rag.text import QUESTION_WORDS, STOPWORDS, parse_syntax, words
 
 _POINTERS = re.compile(r"\b(it|its|it's|they|them|their|he|him|his|she|her|this|that|those|these|there|"
                        r"the song|the track|the album|the film|the video)\b", re.I)
@@ -42,7 +42,7 @@ def _names_something(doc) -> bool:
 def _arguments(text: str) -> list[str]:
     """The content words of a question's arguments: nouns, names, numbers, and capitalised words past the
     first (a title such as "We Cry Together" is tagged as a clause)."""
-    kept = " ".join(t.text for t in parse(text) if t.pos_ in {"NOUN", "PROPN", "NUM"} or t.like_num
+    kept = " ".join(t.text for t in parse_syntax(text) if t.pos_ in {"NOUN", "PROPN", "NUM"} or t.like_num
                     or (t.i > 0 and t.text[:1].isupper()))
     return _content_words(kept)
 
@@ -76,7 +76,7 @@ def condense_question(question: str, history: list) -> Condensed:
     if not turns:
         return Condensed(question)
     own = _content_words(question)
-    doc = parse(question)
+    doc = parse_syntax(question)
     if not _POINTERS.search(question) and not _CONTINUES.match(question) and (len(own) >= 3 or _names_something(doc)):
         return Condensed(question)
     borrow = _content_words if _pro_verb(doc) else _arguments

@@ -230,6 +230,7 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     """
     context = f"{evidence.title} {evidence.context}"
     context_stems = snap.title_stems(evidence.title) | _evidence_context_stems(evidence, snap)
+    whole_claim = whole_claim or _asks_of_nothing_known(info, snap)
     article = snap.articles[evidence.sentence.source]
     article_words = snap.article_words(evidence.sentence.source)
     missing: list[Term] = []
@@ -255,6 +256,14 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
         if not _has_paraphrase(term.word, candidates, cache, settings.synonym_similarity):
             missing.append(term)
     return missing
+
+
+def _asks_of_nothing_known(info: QuestionInfo, snap: Snapshot) -> bool:
+    """Every word the question asks about is one the collection never uses ("How long is the *warranty*?"
+    of articles that never mention one): then, as for a yes/no claim, the evidence must paraphrase them, or
+    a sentence that matches only the question's type ("Length: 5:41") would answer it."""
+    own = [t for t in info.terms if t.required and t.pos not in {"TYPE", "KIND", "EXPAND", "CONTEXT", "SOURCE"}]
+    return bool(own) and all(t.stem not in snap.article_df and not _close_spelling(t.word, snap) for t in own)
 
 
 def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, threshold: float) -> bool:

@@ -36,14 +36,14 @@ FORMS: tuple[Form, ...] = (
                r"\bwhat (made|led|prompted|motivated|caused|drove)\b"), short=False,
          sentence_cues=("because", "so that", "in order to", "wanted", "reason", "meant to", "to show", "due to",
                         "since", "so ", "inspired", "purpose", "aimed", "goal", "hoped")),
-    Form(OPINION, (r"\bhow (did|do|does|was|were|is|are) .*\b(react|respond|receive|rate|review|judge|feel|view|"
+    Form(OPINION, (r"\bhow (did|do|does|was|were|is|are|has|have|had) .*\b(react|respond|receive|rate|review|judge|feel|view|"
                    r"see|regard|perceive|like)\w*\b", r"\bwhat did .* (think|say|feel|write|make) (of|about)\b",
                    r"\b(opinion|verdict|reception|critics?|reviewers?)\b.*\?$", r"\bwhat (do|does|did) .* think\b",
                    r"\bhow well (was|were|is|did)\b"), short=False,
          sentence_cues=("praised", "called", "described", "wrote", "said", "criticised", "criticized", "love",
                         "best", "worst", "masterclass", "disturbing", "brilliant", "recommend", "verdict",
                         "impressive", "disappointing", "felt", "opinion", "review")),
-    Form(HOW, (r"^how (did|do|does|was|were|is|are|can|could)\b(?! .*\b(many|much|long|old|far|big|tall|high|"
+    Form(HOW, (r"^how (did|do|does|was|were|is|are|has|have|had|can|could)\b(?! .*\b(many|much|long|old|far|big|tall|high|"
                r"deep|wide|heavy|fast|large|often)\b)",), short=False,
          sentence_cues=("by ", "through", "using", "started", "began", "recorded", "made", "built", "process")),
     Form(DESCRIBE, (r"\bwhat (is|was|are|were) .* about\b", r"^(describe|explain|tell me about|outline)\b",

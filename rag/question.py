@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rag.kinds import ANY, FACTUAL, FOCUS_MARGIN, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, Form
-from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse, stem, words
+from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse_syntax, stem, words
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
 _TYPE_WORDS = set("""year date day month decade time number position rank place many much long name called
@@ -104,7 +104,7 @@ def focus_nouns(question: str) -> list[str]:
             phrase = [w for w in m.group(1).split() if w.capitalize() not in original_words and w not in original_words]
             if not phrase:
                 return []
-            doc = parse(" ".join(phrase))
+            doc = parse_syntax(" ".join(phrase))
             # the phrase ends at a preposition: "how many *weeks* behind schedule" counts weeks
             cut = next((t.i for t in doc if t.pos_ == "ADP" and t.i > 0), len(doc))
             nouns = [t.text for t in doc[:cut] if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
@@ -124,7 +124,7 @@ def _named_noun(folded: str, names: set[str]) -> str | None:
     if not m:
         return None
     rest = [w for w in m.group(1).split() if w.capitalize() not in names and w not in names]
-    doc = parse(" ".join(rest))
+    doc = parse_syntax(" ".join(rest))
     return next((t.text for t in doc if t.pos_ == "NOUN" and t.text not in STOPWORDS
                  and not (t.i + 1 < len(doc) and doc[t.i + 1].tag_ == "POS")), None)  # not the possessor
 
@@ -218,15 +218,21 @@ def _term(token, part: str, s: str, focus_stem: str | None, doc) -> Term | None:
     return Term(part, s, token.pos_, token.pos_ in {"PROPN", "NOUN", "NUM", "VERB", "ADJ"})
 
 
+def _requests(token) -> bool:
+    """The imperative that opens a request ("*Describe* the design", "*Tell* me about", "*List* the prizes")
+    asks the assistant for something: it is not a word the answer's sentence should contain."""
+    return token.is_sent_start and token.tag_ == "VB" and token.dep_ == "ROOT"
+
+
 def question_terms(question: str, focus: str | None, context: str = "") -> list[Term]:
     """The question's words as terms (stemmed, once each), its phrasal expansions, and borrowed context words."""
-    doc = parse(question)
+    doc = parse_syntax(question)
     terms: list[Term] = []
     seen: set[str] = set()
     focus_stem = stem(focus) if focus else None
     for token in doc:
         word = fold(token.text).strip("'’\"“”-")
-        if not re.search(r"\w", word) or word in STOPWORDS or word in QUESTION_WORDS:
+        if not re.search(r"\w", word) or word in STOPWORDS or word in QUESTION_WORDS or _requests(token):
             continue
         for part in word.split("-"):
             if (len(part) < 3 and token.pos_ != "PROPN" and not part.isdigit()) or part in STOPWORDS:

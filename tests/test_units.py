@@ -28,6 +28,8 @@ pytestmark = pytest.mark.unit
     ("Why did the council close the bridge?", "why", ANY),
     ("Is the song about domestic violence?", "yesno", ANY),
     ("Summarize the marathon report.", "summarize", ANY),
+    ("How have residents reacted to the fare changes?", "opinion", ANY),  # a perfect tense reacts as much
+    ("How has the bridge been repaired?", "how", ANY),
 ])
 def test_form_and_expected_kind_come_from_the_wording(question, form, first_kind):
     info = analyse(question)
@@ -224,6 +226,9 @@ def test_a_follow_up_borrows_what_it_points_back_to(question, earlier, borrowed)
     ("5:41", "five-minute", False),
     ("16", "97", False),
     ("2019-14-22", "2019", True),  # a code shaped like a date (no month 14) is compared by its parts, no error
+    ("two-year", "2 years", True),  # one quantity, in words or digits, with or without a hyphen
+    ("five years", "5-year", True),
+    ("six-month", "12 weeks", False),
 ])
 def test_a_less_precise_value_is_compatible_with_the_precise_one(a, b, same_fact):
     from rag.answer import compatible
@@ -246,3 +251,26 @@ def test_a_cited_publication_keeps_its_whole_name():
     info = analyse("Why does the Wayfarer Atlas guide recommend the museum?")
     source = [t for t in info.terms if t.pos == "SOURCE"]
     assert [t.word for t in source] == ["wayfarer", "atlas"] and source[-1].name == ("wayfarer", "atlas")
+
+
+@pytest.mark.parametrize("question,request_verb", [
+    ("Describe the design of the new bridge.", "describe"),
+    ("Tell me about the museum's glass collection.", "tell"),
+    ("Explain why the ferry fares went up.", "explain"),
+])
+def test_the_verb_that_makes_a_request_is_not_a_term(question, request_verb):
+    """"*Describe* the music": the answer's sentences need not say "described" (a critic's sentence that
+    did had won for it); the rest of the question stays."""
+    words = [t.word for t in analyse(question).terms]
+    assert request_verb not in words and len(words) >= 2, words
+
+
+def test_a_question_is_read_without_entities_and_with_the_same_syntax():
+    """Questions are parsed without the entity recogniser (half a parse's cost); their tags, dependencies
+    and lemmas are those of a full parse."""
+    from rag.text import nlp, parse_syntax
+
+    question = "Which engineer mixed the song with Derek Ali at Tarzana in 2021?"
+    light, full = parse_syntax(question), nlp()(question)
+    assert not light.ents and full.ents
+    assert [(t.tag_, t.dep_, t.head.i, t.lemma_) for t in light] == [(t.tag_, t.dep_, t.head.i, t.lemma_) for t in full]
