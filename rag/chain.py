@@ -68,7 +68,7 @@ class Assistant:
         return (
             _adds("info", lambda x: analyse(x["question"], x.get("borrowed", ""), self.cache.similarity))
             | _adds("search", search_text)
-            | _adds("vector", lambda x: self.retriever.embed(x["search"]))
+            | _adds("vector", lambda x: self.cache.embed_query(x["search"], x["info"].vocabulary))
             | _adds("docs", retrieve)
             | _adds("evidence", evidence)
         )
@@ -99,6 +99,9 @@ class Assistant:
         common = (w for w, _ in snap.totals.word_df.most_common() if len(w) > 3 and w not in STOPWORDS)
         self.cache.vectors(list(itertools.islice(common, vocabulary_limit)))
         self.cache.vectors(sorted({p for kind in KINDS.values() for p in kind.prototypes}))  # focus-noun typing
+        # the stopwords, which the stored vocabulary leaves out: a span's verb ("was", "came") is compared with
+        # the question's, and each such word embedded on its own was a model call of its own (up to 4 a question)
+        self.cache.vectors(sorted(STOPWORDS))
 
     def ask(self, question: str, history: Iterable[dict] | None = None, k: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()

@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
-from rag.text import content_stems, fold, paraphrase_words, stem, words
+from rag.text import content_stems, fold, paraphrase_words, stem
 from sourcechat.contracts import Retrieved
 from sourcechat.lru import LRU
 from sourcechat.sentence_vectors import SentenceVectorReader
@@ -48,23 +48,41 @@ class VectorCache:
         self._stored: SentenceVectorReader | None = None
         self._words = WordVectorStore(settings)
 
-    def vectors(self, texts: list[str]) -> np.ndarray:
-        """One row per text. The rows come from a lookup this call owns, so another thread evicting
-        entries meanwhile cannot make it fail."""
+    def _known(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+        """The vectors of `texts` already known (cached, or single words in the table ingest stored:
+        sourcechat.word_vectors), and the texts still to embed."""
         found = self._cache.get_many(dict.fromkeys(texts))
         missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:  # single words first from the table ingest stored (sourcechat.word_vectors)
+        if missing:
             stored = self._words.lookup(t for t in missing if " " not in t)
             if stored:
                 found.update(stored)
                 self._cache.put_many(stored.items())
                 missing = [t for t in missing if t not in stored]
+        return found, missing
+
+    def _embed(self, texts: list[str]) -> list[np.ndarray]:
+        model = self._embedder or embeddings(self.settings)
+        return [np.asarray(v, dtype=np.float32) for v in model.embed_documents(texts)]
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """One row per text. The rows come from a lookup this call owns, so another thread evicting
+        entries meanwhile cannot make it fail."""
+        found, missing = self._known(texts)
         if missing:
-            model = self._embedder or embeddings(self.settings)
-            computed = [np.asarray(v, dtype=np.float32) for v in model.embed_documents(missing)]
+            computed = self._embed(missing)
             found.update(zip(missing, computed))
             self._cache.put_many(zip(missing, computed))
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def embed_query(self, query: str, alongside: list[str]) -> list[float]:
+        """The query's vector (not cached: a question asked again is embedded again), computed in one model
+        call with the words `alongside` not yet known, which are cached: a first-time question's own words
+        that the collection never uses ("debate", "scream") had each cost a model call of their own later."""
+        _, missing = self._known(alongside)
+        computed = self._embed([query] + missing)
+        self._cache.put_many(zip(missing, computed[1:]))
+        return computed[0].tolist()
 
 
     def sentence_vectors(self, items: list[tuple[str, Sentence]]) -> np.ndarray:
@@ -252,7 +270,7 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
                 term.stem in snap.article_df or _close_spelling(term.word, snap)
                 or (not term.word.isalnum() and term.word in snap.corpus_text)):  # "r&b"
             continue  # the collection uses the word, or it is an action/quality that is often paraphrased
-        candidates = sorted({w for w in words(context) if len(w) > 2})
+        candidates = sorted(paraphrase_words(context))  # the vocabulary ingest stored vectors for
         if not _has_paraphrase(term.word, candidates, cache, settings.synonym_similarity):
             missing.append(term)
     return missing

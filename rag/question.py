@@ -60,6 +60,13 @@ class QuestionInfo:
         return " ".join(t.word for t in self.terms if t.pos == "EXPAND")
 
     @property
+    def vocabulary(self) -> list[str]:
+        """The question's words that answering compares by meaning (paraphrase checks, the predicate's
+        verb, the focus noun): embedded with the question when the collection never used them."""
+        own = [t.word for t in self.terms if t.pos in {"VERB", "NOUN", "ADJ"}]
+        return own + ([fold(self.focus)] if self.focus else [])
+
+    @property
     def stems(self) -> set[str]:
         """What evidence should contain: every term but those that only name the answer's kind."""
         return {t.stem for t in self.terms if t.pos not in {"TYPE", "KIND"}}

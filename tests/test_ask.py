@@ -151,3 +151,36 @@ def test_one_product_per_question_finds_the_paraphrases_the_word_by_word_check_f
                 assert memo.has(word, candidates, threshold) == expected, (word, text, threshold)
                 checked, found = checked + 1, found + expected
     assert checked > 500 and 0 < found < checked  # both outcomes occur: the check is not vacuous
+
+
+def test_a_first_time_question_costs_one_model_call(assistant):
+    """A question's own words that the collection never uses are embedded in the question's model call, and
+    the stopwords a span's verb may be ("was", "came") since warm-up: a first-time question had made up to
+    five calls. The query's vector is the one a call of its own gives."""
+    from rag.evidence import VectorCache
+    from sourcechat.store import embeddings
+
+    model = embeddings(assistant.settings)
+    calls: list[list[str]] = []
+
+    class Counting:
+        def embed_documents(self, texts):
+            calls.append(list(texts))
+            return model.embed_documents(texts)
+
+    cache = VectorCache(assistant.settings, embedder=Counting())
+    query = "Whose beat do the two scream over on the track?"
+    vector = cache.embed_query(query, ["scream", "beat", "track"])
+    assert len(calls) == 1 and calls[0][0] == query and "scream" in calls[0]
+    assert max(abs(a - b) for a, b in zip(vector, model.embed_query(query))) < 1e-5
+    cache.vectors(["scream"])  # now known: no second call
+    assert len(calls) == 1
+
+    assistant.warm_up()
+    assistant.cache._embedder = Counting()
+    try:
+        calls.clear()
+        assistant.ask("Which hip-hop duo's argument do critics liken to a shouting match over a piano loop?")
+        assert len(calls) == 1, calls
+    finally:
+        assistant.cache._embedder = None
