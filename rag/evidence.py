@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from langchain_core.documents import Document
@@ -139,7 +140,12 @@ class Paraphrases:
 def candidate_words(sentence: str) -> list[str]:
     """The words of a sentence that the lexical match checks a missing question word against: the
     paraphrase vocabulary's (`rag.text.paraphrase_words`) of four letters or more."""
-    return sorted(w for w in paraphrase_words(sentence) if len(w) > 3)
+    return list(_candidate_words(sentence))
+
+
+@lru_cache(maxsize=32_768)  # a question's ~70 candidate sentences recur across questions (~1.6 ms a question)
+def _candidate_words(sentence: str) -> tuple[str, ...]:
+    return tuple(sorted(w for w in paraphrase_words(sentence) if len(w) > 3))
 
 
 def lexical_overlap(info: QuestionInfo, snap: Snapshot, sentence: str, context: str,

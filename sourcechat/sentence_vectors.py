@@ -85,7 +85,9 @@ class SentenceVectorReader:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._files: OrderedDict[Path, tuple[dict[int, int], np.ndarray] | None] = OrderedDict()
+        # keyed by (source, version, title): a file's name (two hashes and a Path) is built only to read it,
+        # not on each of the ~70 lookups a question makes
+        self._files: OrderedDict[tuple[str, str, str], tuple[dict[int, int], np.ndarray] | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def lookup(self, chunk_id: str, title: str, start: int) -> np.ndarray | None:
@@ -93,20 +95,20 @@ class SentenceVectorReader:
         source, version = chunk_version(chunk_id)
         if not version:
             return None
-        found = self._load(vector_file(self.settings, source, version, title))
+        found = self._load((source, version, title))
         if found is None:
             return None
         row = found[0].get(start)
         return None if row is None else found[1][row]
 
-    def _load(self, path: Path) -> tuple[dict[int, int], np.ndarray] | None:
+    def _load(self, key: tuple[str, str, str]) -> tuple[dict[int, int], np.ndarray] | None:
         with self._lock:
-            if path in self._files:
-                self._files.move_to_end(path)
-                return self._files[path]
-        found = read_vectors(path)
+            if key in self._files:
+                self._files.move_to_end(key)
+                return self._files[key]
+        found = read_vectors(vector_file(self.settings, *key))
         with self._lock:
-            self._files[path] = found
+            self._files[key] = found
             while len(self._files) > _CACHE_FILES:
                 self._files.popitem(last=False)
         return found
