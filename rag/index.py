@@ -22,6 +22,7 @@ import itertools
 import logging
 import math
 import pickle
+import re
 import sys
 import threading
 import time
@@ -54,6 +55,18 @@ from sourcechat.store import (
 log = logging.getLogger(__name__)
 
 FOLDED_ARTICLES = 512  # articles whose folded text a view keeps (Snapshot.folded_text)
+_PUNCTUATED = re.compile(r"""[.!?…:;,]["'”’)\]_*]*$""")  # closing quotes, brackets and emphasis may follow
+_ITEM = re.compile(r"^\s*(?:[-–—*•+|]|\d{1,3}[.)]\s)|:\s")  # a list item, table row or "key: value" line
+
+
+def is_section_heading(text: str) -> bool:
+    """A line that heads a section: a few words, no closing punctuation, not a list item, table row or
+    "key: value" line (articles' markup is gone by now: "How the men's race unfolded", "Opening hours")."""
+    stripped = text.strip()
+    return bool(stripped) and len(stripped.split()) <= 10 and "\n" not in stripped \
+        and not _PUNCTUATED.search(stripped) and not _ITEM.search(stripped)
+
+
 ARTICLES_IN_MEMORY = 2048  # articles whose full data (ArticleData, ~85 KB each) a process keeps (ArticleStore)
 
 
@@ -328,6 +341,7 @@ class Snapshot:
         self.unknown_idf = self.idf.highest(default=5.0) + 1.0  # weight of a word no sentence uses
         self._title_stems: dict[str, frozenset] = {}
         self._folded: LRU[str, str] = LRU(FOLDED_ARTICLES)
+        self._headings: LRU[str, tuple[int, ...]] = LRU(FOLDED_ARTICLES)
 
     def _index(self, sentence: Sentence) -> int | None:
         article = self.articles.get(sentence.source)
@@ -365,11 +379,30 @@ class Snapshot:
         return frozenset(data.sentence_stems[idx])
 
     def context_stems(self, sentence: Sentence) -> frozenset:
-        """Stems of `neighbours(sentence)`: words never span the spaces it joins sentences with."""
+        """Stems of `neighbours(sentence)` (words never span the spaces it joins sentences with) and of the
+        heading of its section: "Gebreyes took third", under "How the men's race unfolded", is about the
+        men's race although neither it nor its neighbours say so."""
         data, idx = self._data(sentence.source), self._index(sentence)
         if data is None or idx is None:
             return self.sentence_stems(sentence)
-        return frozenset(s for stems in data.sentence_stems[max(0, idx - 1):idx + 2] for s in stems)
+        near = range(max(0, idx - 1), min(len(data.sentence_stems), idx + 2))
+        heading = self.section_heading(sentence.source, idx)
+        return frozenset(s for i in ([heading, *near] if heading is not None else near)
+                         for s in data.sentence_stems[i])
+
+    def section_heading(self, source: str, idx: int) -> int | None:
+        """The index of the heading over sentence `idx` of an article (the nearest line before it that is a
+        heading: short, unpunctuated, not a list item or table row), or None."""
+        heads = self._headings.get_many([source]).get(source)
+        if heads is None:
+            current, found = -1, []
+            for n, s in enumerate(self.articles[source].sentences):
+                found.append(current)
+                if n and is_section_heading(s.text):
+                    current = n
+            heads = tuple(found)
+            self._headings.put_many([(source, heads)])
+        return heads[idx] if 0 <= idx < len(heads) and heads[idx] >= 0 else None
 
     def title_stems(self, title: str) -> frozenset:
         found = self._title_stems.get(title)

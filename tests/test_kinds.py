@@ -193,6 +193,24 @@ def test_a_question_about_something_no_article_mentions_gets_no_value(ferry_assi
     assert result["answer"] == "" and "5:41" not in result["text"].split("\n")[0], result["text"]
 
 
+def test_a_sentence_is_read_with_the_heading_of_its_section(ferry_assistant):
+    """Under "## Why the refit took so long", "Engineers replaced the diesel engines..." is about the refit
+    though neither it nor its neighbours say "refit": the heading's words are part of its context."""
+    from rag.index import is_section_heading
+    from rag.text import content_stems, stem
+
+    snap = ferry_assistant.corpus.snapshot()
+    article = snap.articles[STORY]
+    n = next(i for i, s in enumerate(article.sentences) if s.text.startswith("Engineers replaced"))
+    heading = snap.section_heading(STORY, n)
+    assert heading is not None and article.sentences[heading].text == "Why the refit took so long"
+    assert stem("refit") not in content_stems(snap.neighbours(article.sentences[n]))
+    assert stem("refit") in snap.context_stems(article.sentences[n])
+    assert snap.section_heading(STORY, 2) is None  # the opening paragraphs come before any heading
+    assert not any(is_section_heading(t) for t in ("- Crew: 6", "Member farms: 84", "1. Samwel Langat (KEN)",
+                                                     "The ferry now runs every day from 9:00 to 20:00."))
+
+
 def test_a_publication_the_articles_never_name_is_not_answered_for(ferry_assistant):
     """A question that cites a publication ("the Nordlys Gazette report") is about that publication's
     article; the ferry story never names it, so its date is not given as the Gazette's."""
