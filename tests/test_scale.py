@@ -387,7 +387,12 @@ def test_precomputed_stems_equal_content_stems(indexed, tmp_path):
 
     settings = indexed_copy(indexed, tmp_path)
     snap = load_snapshot(settings)
+    headed = 0
     for article in snap.articles.values():
-        for sentence in article.sentences:
+        for n, sentence in enumerate(article.sentences):
             assert snap.sentence_stems(sentence) == set(content_stems(sentence.text))
-            assert snap.context_stems(sentence) == set(content_stems(snap.neighbours(sentence)))
+            heading = snap.section_heading(sentence.source, n)  # a sentence's context holds its section's heading
+            above = content_stems(article.sentences[heading].text) if heading is not None else []
+            headed += heading is not None
+            assert snap.context_stems(sentence) == set(content_stems(snap.neighbours(sentence))) | set(above)
+    assert headed  # the articles have sections: the heading part is checked too
