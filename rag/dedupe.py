@@ -52,12 +52,20 @@ def near_copy(a: frozenset[int], b: frozenset[int], threshold: float) -> bool:
     return jaccard(a, b) >= threshold
 
 
-def collapse_near_duplicates(docs: list[Document], k: int, threshold: float = THRESHOLD) -> list[Document]:
-    """The first `k` chunks (in rank order) that are not near-copies of a better-ranked one, re-ranked 1..n."""
+def collapse_near_duplicates(docs: list[Document], k: int, threshold: float = THRESHOLD,
+                             memo: dict[str | None, frozenset[int]] | None = None) -> list[Document]:
+    """The first `k` chunks (in rank order) that are not near-copies of a better-ranked one, re-ranked 1..n.
+    `memo`: shingles by chunk id, kept across one question's widenings (each widening reads the same top
+    chunks again)."""
     kept: list[tuple[Document, frozenset[int]]] = []
     copies: list[int] = []
+    memo = {} if memo is None else memo
     for doc in docs:
-        grams = shingles(doc.page_content)
+        grams = memo.get(doc.id) if doc.id is not None else None
+        if grams is None:
+            grams = shingles(doc.page_content)
+            if doc.id is not None:
+                memo[doc.id] = grams
         match = next((i for i, (_, other) in enumerate(kept) if near_copy(grams, other, threshold)), None)
         if match is not None:
             copies[match] += 1
@@ -77,9 +85,10 @@ def retrieve_distinct(retriever: Retriever, query: str, vector: list[float], k: 
                       threshold: float = THRESHOLD) -> list[Document]:
     """Retrieve `k` chunks that are not near-copies of one another, widening the candidates if needed."""
     wanted = k
+    memo: dict[str | None, frozenset[int]] = {}
     while True:
         docs = retriever.retrieve(query, vector, wanted, candidates=wanted if wanted > k else None)
-        kept = collapse_near_duplicates(docs, k, threshold)
+        kept = collapse_near_duplicates(docs, k, threshold, memo)
         if len(kept) >= k or len(docs) < wanted or wanted >= MAX_CANDIDATES:
             break
         wanted = min(wanted * WIDEN, MAX_CANDIDATES)

@@ -67,6 +67,8 @@ def is_section_heading(text: str) -> bool:
         and not _PUNCTUATED.search(stripped) and not _ITEM.search(stripped)
 
 
+# the articles' data one question has read (Article.read), for the question's duration (CorpusIndex.pinned)
+_QUESTION_READS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("question_reads", default=None)
 ARTICLES_IN_MEMORY = 2048  # articles whose full data (ArticleData, ~85 KB each) a process keeps (ArticleStore)
 
 
@@ -173,10 +175,21 @@ class Article:
         return self.read()
 
     def read(self, keep: bool = True) -> ArticleData:
-        """The full data; `keep=False` leaves the store's LRU as it is (a build's pass over many articles)."""
+        """The full data; `keep=False` leaves the store's LRU as it is (a build's pass over many articles).
+        Within a question (`CorpusIndex.pinned`) an article read once is read from the question's own table:
+        a question reads its ~15 articles' data ~1,000 times, and each read through the store's LRU took
+        its lock."""
         if self._held is not None:
             return self._held
-        return self._store.get(self) if keep else self._store.load(self.source, self.key)
+        if not keep:
+            return self._store.load(self.source, self.key)
+        reads = _QUESTION_READS.get()
+        if reads is None:
+            return self._store.get(self)
+        found = reads.get(self.key)
+        if found is None:
+            found = reads[self.key] = self._store.get(self)
+        return found
 
     @property
     def text(self) -> str:
@@ -898,9 +911,11 @@ class CorpusIndex:
         """Within this block (and the LCEL threads it starts, which copy the context) every `snapshot()`
         is the same view, so one question never mixes two views when a swap happens mid-answer."""
         token = self._pinned.set(self.snapshot())
+        reads = _QUESTION_READS.set({})
         try:
             yield self._pinned.get()
         finally:
+            _QUESTION_READS.reset(reads)
             self._pinned.reset(token)
 
     def refresh(self) -> Snapshot:

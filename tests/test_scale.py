@@ -396,3 +396,20 @@ def test_precomputed_stems_equal_content_stems(indexed, tmp_path):
             headed += heading is not None
             assert snap.context_stems(sentence) == set(content_stems(snap.neighbours(sentence))) | set(above)
     assert headed  # the articles have sections: the heading part is checked too
+
+
+def test_a_question_reads_each_article_once_from_the_store(indexed, tmp_path):
+    """Within a question (`CorpusIndex.pinned`) an article's data comes from the question's own table after
+    the first read; outside one, every read goes to the store (whose LRU bounds memory across questions)."""
+    from rag.index import CorpusIndex
+
+    corpus = CorpusIndex(indexed_copy(indexed, tmp_path))
+    article = next(iter(corpus.snapshot().articles.values()))
+    calls = []
+    store_get = article._store.get
+    article._store.get = lambda a: (calls.append(a.key), store_get(a))[1]  # type: ignore[method-assign]
+    with corpus.pinned():
+        first = article.data
+        assert all(article.data is first for _ in range(50)) and len(calls) == 1
+    article.data, article.data  # noqa: B018
+    assert len(calls) == 3
