@@ -19,9 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from rag.align import Slot, question_role, span_head, span_slots
-from rag.evidence import RELATION_WEIGHT, Evidence, VectorCache, relation_coverage, stated_stems, term_weight, uncovered_terms
+from rag.evidence import (
+    RELATION_WEIGHT,
+    Evidence,
+    VectorCache,
+    asks_of_nothing_known,
+    relation_coverage,
+    stated_stems,
+    term_weight,
+    uncovered_terms,
+)
 from rag.index import Snapshot
-from rag.kinds import DATE, FACTUAL, KINDS, NAME, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
+from rag.kinds import DATE, FACTUAL, KINDS, NAME, NUMBER_WORDS, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo, Term
 from rag.spans import Span, infobox_key, is_headline, spans
 from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
@@ -439,11 +448,6 @@ _MONTH_NUMBER = {m: i for i, m in enumerate(
 _SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "bn": 1e9, "billion": 1e9, "trillion": 1e12}
 
 
-_NUMBER_WORDS = {w: n for n, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
-
-
 def canonical(text: str) -> str:
     """One spelling per value, so "2022-05-13" and "May 13, 2022", "86,000" and "86000", "$4.2 million" and
     "4.2 million dollars" are the same answer; other text is folded."""
@@ -463,9 +467,9 @@ def canonical(text: str) -> str:
     if m:
         value = float(m.group(1).replace(",", "")) * _SCALE.get(m.group(2) or "", 1)
         return f"num:{value:g}"
-    m = re.fullmatch(rf"(\d+(?:\.\d+)?|{'|'.join(_NUMBER_WORDS)})[\s-]([a-z]+?)s?", t)
+    m = re.fullmatch(rf"(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)})[\s-]([a-z]+?)s?", t)
     if m:  # a quantity: "two-year", "2 years" and "two years" are one value
-        number = _NUMBER_WORDS.get(m.group(1)) or float(m.group(1))
+        number = NUMBER_WORDS.get(m.group(1)) or float(m.group(1))
         return f"num:{number:g} {m.group(2)}"
     return re.sub(r"[^\w]+", " ", t).strip()
 
@@ -496,9 +500,11 @@ def covered(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache:
             settings: Settings, depth: int = DEPTH, whole_claim: bool = False) -> tuple[list[Evidence], list[str]]:
     """The evidence sentences that cover the question (its names, numbers and key words), best first;
     and, when none does, the words that were missing. `whole_claim`: every word must be stated or
-    paraphrased (a yes/no verdict), not only the names and numbers."""
+    paraphrased (a yes/no verdict, or a question whose every word the collection never uses), not only the
+    names and numbers."""
     ok: list[Evidence] = []
     lacking: list[str] = []
+    whole_claim = whole_claim or asks_of_nothing_known(info, snap)
     for item in evidence[:depth]:
         if item.score < settings.min_evidence:
             break

@@ -254,7 +254,6 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     """
     context = f"{evidence.title} {evidence.context}"
     context_stems = snap.title_stems(evidence.title) | _evidence_context_stems(evidence, snap)
-    whole_claim = whole_claim or _asks_of_nothing_known(info, snap)
     article = snap.articles[evidence.sentence.source]
     article_words = snap.article_words(evidence.sentence.source)
     missing: list[Term] = []
@@ -282,7 +281,7 @@ def uncovered_terms(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cach
     return missing
 
 
-def _asks_of_nothing_known(info: QuestionInfo, snap: Snapshot) -> bool:
+def asks_of_nothing_known(info: QuestionInfo, snap: Snapshot) -> bool:
     """Every word the question asks about is one the collection never uses ("How long is the *warranty*?"
     of articles that never mention one): then, as for a yes/no claim, the evidence must paraphrase them, or
     a sentence that matches only the question's type ("Length: 5:41") would answer it."""

@@ -69,8 +69,12 @@ VALUE_KINDS = frozenset({DATE, TIME, DURATION, MONEY, PERCENT, NUMBER, RANK})
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _MON = r"(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
-_WORDNUM = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-            r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|hundred|a dozen|dozens of)")
+# numbers written as words, and their values (spans match them; rag.answer.canonical reads "two-year" as 2)
+NUMBER_WORDS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+                                                      "hundred": 100}
+_WORDNUM = "(?:" + "|".join(w for w in NUMBER_WORDS if w != "zero") + "|a dozen|dozens of)"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|bn|m|k)\b)?"
 _UNIT_TIME = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|decades?|centuries)"
