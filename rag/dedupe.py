@@ -4,12 +4,13 @@ When many articles share a passage (edited copies, syndicated reprints), retriev
 copies of one chunk: the answerer then sees the same sentence many times with near-identical rivals and
 little else, and refuses. Here chunks whose normalised word 3-gram sets overlap by Jaccard ≥ `threshold`
 count as one; the best-ranked copy stays (its `duplicates` metadata says how many it stands for), and
-retrieval is widened (4x at a time) until `k` distinct chunks are found or the candidates run out.
+the search is widened (4x at a time) until `k` distinct chunks are found or the candidates run out.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from langchain_core.documents import Document
@@ -27,7 +28,11 @@ MAX_CANDIDATES = 1024  # ...up to the whole collection or this many: 100 copies 
 
 
 class Retriever(Protocol):
-    def retrieve(self, query: str, vector: list[float], k: int, candidates: int | None = None) -> list[Document]: ...
+    def searched(self, candidates: int | None = None) -> int: ...
+
+    def ranked(self, query: str, vector: list[float], candidates: int | None = None) -> list: ...
+
+    def documents(self, ranking: list) -> Iterable[Document]: ...
 
 
 def shingles(text: str, n: int = SHINGLE_WORDS) -> frozenset[int]:
@@ -52,7 +57,7 @@ def near_copy(a: frozenset[int], b: frozenset[int], threshold: float) -> bool:
     return jaccard(a, b) >= threshold
 
 
-def collapse_near_duplicates(docs: list[Document], k: int, threshold: float = THRESHOLD,
+def collapse_near_duplicates(docs: Iterable[Document], k: int, threshold: float = THRESHOLD,
                              memo: dict[str | None, frozenset[int]] | None = None) -> list[Document]:
     """The first `k` chunks (in rank order) that are not near-copies of a better-ranked one, re-ranked 1..n.
     `memo`: shingles by chunk id, kept across one question's widenings (each widening reads the same top
@@ -83,15 +88,18 @@ def collapse_near_duplicates(docs: list[Document], k: int, threshold: float = TH
 
 def retrieve_distinct(retriever: Retriever, query: str, vector: list[float], k: int,
                       threshold: float = THRESHOLD) -> list[Document]:
-    """Retrieve `k` chunks that are not near-copies of one another, widening the candidates if needed."""
-    wanted = k
+    """Retrieve `k` chunks that are not near-copies of one another, widening the search if needed. One
+    search's fused ranking is read as far as the collapse needs (its documents built lazily); a wider
+    search runs only when that ranking is used up."""
     memo: dict[str | None, frozenset[int]] = {}
+    candidates = None
     while True:
-        docs = retriever.retrieve(query, vector, wanted, candidates=wanted if wanted > k else None)
-        kept = collapse_near_duplicates(docs, k, threshold, memo)
-        if len(kept) >= k or len(docs) < wanted or wanted >= MAX_CANDIDATES:
+        searched = retriever.searched(candidates)
+        ranking = retriever.ranked(query, vector, candidates)
+        kept = collapse_near_duplicates(retriever.documents(ranking), k, threshold, memo)
+        if len(kept) >= k or searched >= MAX_CANDIDATES or searched == retriever.searched(MAX_CANDIDATES):
             break
-        wanted = min(wanted * WIDEN, MAX_CANDIDATES)
+        candidates = min(searched * WIDEN, MAX_CANDIDATES)
     collapsed = sum(Retrieved.of(d).duplicates for d in kept)
     if collapsed:
         log.debug("collapsed %d near-duplicate chunks into %d", collapsed, len(kept))

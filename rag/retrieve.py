@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -12,6 +14,15 @@ from pydantic import ConfigDict
 from rag.index import CorpusIndex
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings, open_collection
+
+
+class Fused(NamedTuple):
+    """One candidate chunk of a search: its fused (reciprocal rank) score, cosine similarity and BM25 score."""
+
+    chunk_id: str
+    score: float
+    dense: float
+    bm25: float
 
 
 class HybridRetriever(BaseRetriever):
@@ -36,10 +47,19 @@ class HybridRetriever(BaseRetriever):
 
     def retrieve(self, query: str, vector: list[float], k: int, candidates: int | None = None) -> list[Document]:
         """The `k` best chunks by fused rank; `candidates` (default: the setting) per retriever."""
-        snap = self.corpus.snapshot()
-        if not snap.ids:
+        return list(itertools.islice(self.documents(self.ranked(query, vector, candidates)), k))
+
+    def searched(self, candidates: int | None = None) -> int:
+        """How many candidates each retriever proposes for `candidates` (the setting at least; at most the
+        collection)."""
+        return min(max(self.settings.candidates_k, candidates or 0), len(self.corpus.snapshot().ids))
+
+    def ranked(self, query: str, vector: list[float], candidates: int | None = None) -> list[Fused]:
+        """Every candidate of both retrievers, best fused rank first: one search, whose documents
+        `documents` builds only as far as a caller reads (near-copy collapsing reads further than k)."""
+        n = self.searched(candidates)
+        if n == 0:
             return []
-        n = min(max(self.settings.candidates_k, candidates or 0), len(snap.ids))
         if self.store is None:
             self.store = open_collection(self.settings)
         # ids and distances only: the view already holds every chunk's text and metadata, and fetching
@@ -56,13 +76,15 @@ class HybridRetriever(BaseRetriever):
         for rank, (chunk_id, score) in enumerate(lexical):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
             bm25_score[chunk_id] = score
-        ordered = sorted(fused, key=lambda c: fused[c], reverse=True)[:k]
-        docs = []
-        for rank, chunk_id in enumerate(ordered, start=1):
-            if not snap.has(chunk_id):  # written after this snapshot; picked up at the next one
+        ordered = sorted(fused, key=lambda c: fused[c], reverse=True)
+        return [Fused(c, fused[c], dense_sim.get(c, 0.0), bm25_score.get(c, 0.0)) for c in ordered]
+
+    def documents(self, ranking: list[Fused]) -> Iterator[Document]:
+        """The ranking's chunks as Documents, in order, built one at a time (rank: the fused position)."""
+        snap = self.corpus.snapshot()
+        for rank, hit in enumerate(ranking, start=1):
+            if not snap.has(hit.chunk_id):  # written after this snapshot; picked up at the next one
                 continue
-            i = snap.position(chunk_id)
-            meta = dict(snap.metadatas[i].to_chroma(), rank=rank, score=fused[chunk_id],
-                        dense=dense_sim.get(chunk_id, 0.0), bm25=bm25_score.get(chunk_id, 0.0))
-            docs.append(Document(id=chunk_id, page_content=snap.document(i), metadata=meta))
-        return docs
+            i = snap.position(hit.chunk_id)
+            meta = dict(snap.metadatas[i].to_chroma(), rank=rank, score=hit.score, dense=hit.dense, bm25=hit.bm25)
+            yield Document(id=hit.chunk_id, page_content=snap.document(i), metadata=meta)

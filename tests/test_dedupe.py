@@ -72,3 +72,43 @@ def test_retrieval_fills_top_k_with_distinct_chunks(crowded):
     grams = [shingles(d.page_content) for d in docs]
     assert all(jaccard(a, b) < THRESHOLD for i, a in enumerate(grams) for b in grams[i + 1:])
     assert sum(d.metadata["duplicates"] for d in docs) >= COPIES // 2  # the copies were there, and collapsed
+
+
+class _CountingRetriever:
+    """The crowded collection's retriever, counting its searches and how far each ranking was read."""
+
+    def __init__(self, inner):
+        self.inner, self.sizes, self.read = inner, [], []
+
+    def searched(self, candidates=None):
+        return self.inner.searched(candidates)
+
+    def ranked(self, query, vector, candidates=None):
+        ranking = self.inner.ranked(query, vector, candidates)
+        self.sizes.append(len(ranking))
+        self.read.append(0)
+        return ranking
+
+    def documents(self, ranking):
+        for doc in self.inner.documents(ranking):
+            self.read[-1] += 1
+            yield doc
+
+
+def test_a_wider_search_runs_only_when_the_last_ranking_is_used_up(crowded):
+    """Widening used to read 16 of a 50-candidate search's ~100 fused results and, short of 16 distinct ones,
+    search again with 64 candidates (76 of 100 warm questions on the 1k synthetic collection did); now one
+    search's fused ranking is read as far as the collapse needs, its documents built lazily, and a search 4x
+    wider runs only when that ranking is used up."""
+    from rag.dedupe import retrieve_distinct
+
+    query = "Who mastered the song?"
+    counting = _CountingRetriever(crowded.retriever)
+    k = crowded.settings.top_k
+    docs = retrieve_distinct(counting, query, crowded.retriever.embed(query), k)
+    assert len(docs) == k and len({d.id for d in docs}) == k
+    # 60 copies crowd this question's candidates: it widens, each search wider than the last...
+    assert len(counting.sizes) >= 2 and counting.sizes == sorted(set(counting.sizes)), counting.sizes
+    # ...and each only once the ranking before it was read to its end
+    assert all(read == size for read, size in zip(counting.read[:-1], counting.sizes[:-1])), counting.read
+    assert counting.read[-1] <= counting.sizes[-1]
