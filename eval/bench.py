@@ -1,5 +1,6 @@
 """Benchmarks: ingest seconds (first run and unchanged re-run) and warm `ask` latency, on a private
-copy of the sources folder. Targets live here, not in timed tests. Run: `make bench`.
+copy of the sources folder, and four chats at once against asking in sequence. Targets live here, not in
+timed tests. Run: `make bench`.
 
 `python -m eval.bench --scale N` (`make bench-scale`): a collection of N articles (the real ones plus
 synthetic copies, eval/synth.py) and the issue-11 ratios, each measured side by side in one process that
@@ -53,6 +54,7 @@ def main() -> None:
             collection.query(query_embeddings=[model.embed_query(q["question"])], n_results=10)  # type: ignore[arg-type]
             bare.append((time.perf_counter() - started) * 1000)
         latencies.sort()
+        chats = four_chats(assistant, model, [q["question"] for q in questions])
         print(json.dumps({
             "ingest_first_s": round(first_s, 2), "ingest_first_chunks": first.chunks,
             "ingest_repeat_s": round(repeat_s, 3),
@@ -61,7 +63,49 @@ def main() -> None:
             "bare_p50_ms": round(statistics.median(bare), 1),
             "ask_over_bare_p50": round(statistics.median(latencies) / statistics.median(bare), 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **chats,
         }, indent=1))
+
+
+def four_chats(assistant, model, questions: list[str], chats: int = 4) -> dict[str, float]:
+    """Issue 11's "no stalls with 4 chats at once": the same warm questions asked one after another, then by
+    four threads at once (one Assistant, as the server shares it), and an embedding call timed alone and
+    while the four run. A stall shows as the four taking much longer than the sequence in all; queueing
+    shows as each ask waiting about four asks' time, the total unchanged."""
+    import threading
+
+    def embed_p50(n: int) -> float:
+        times = []
+        for i in range(n):
+            started = time.perf_counter()
+            model.embed_query(f"probe {i}: {questions[i % len(questions)]}")
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    idle = embed_p50(20)
+    started = time.perf_counter()
+    for q in questions:
+        assistant.ask(q)
+    sequential = time.perf_counter() - started
+    each: list[float] = []
+
+    def chat(mine: list[str]) -> None:
+        for q in mine:
+            t = time.perf_counter()
+            assistant.ask(q)
+            each.append((time.perf_counter() - t) * 1000)
+
+    threads = [threading.Thread(target=chat, args=(questions[i::chats],)) for i in range(chats)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    busy = embed_p50(20)
+    for t in threads:
+        t.join()
+    together = time.perf_counter() - started
+    return {"four_chats_over_sequential": round(together / sequential, 2),
+            "four_chats_ask_p50_ms": round(statistics.median(each), 1),
+            "embed_p50_idle_ms": round(idle, 1), "embed_p50_during_four_chats_ms": round(busy, 1)}
 
 
 def _rss_mb() -> float:
