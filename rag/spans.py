@@ -186,9 +186,11 @@ def _find_spans(sentence: str) -> list[Span]:
     doc = parse(sentence)
     headline = is_headline(sentence)
     patterns = _patterns(sentence)
-    # a pattern knows a value's kind better than the tagger: "2:07:41" is a duration, not a cardinal
-    entities = [e for e in _entities(doc, headline)
-                if not any(p.start <= e.start and e.end <= p.end and e.kind in VALUE_KINDS for p in patterns)]
+    # a pattern knows a value's kind better than the tagger: "2:07:41" is a duration, not a cardinal; and
+    # quotation marks round a whole name make it a title ("Valentine", a song the tagger calls a person)
+    titles = {(p.start, p.end) for p in patterns if p.kind == WORK}
+    entities = [e for e in _entities(doc, headline) if (e.start, e.end) not in titles
+                and not any(p.start <= e.start and e.end <= p.end and e.kind in VALUE_KINDS for p in patterns)]
     found = patterns + entities
     values = [s for s in found if s.kind in VALUE_KINDS]
     # a value span inside a wider value span is a piece of it ("4" of "$4.2 million", "000" of "86,000")

@@ -274,3 +274,18 @@ def test_a_question_is_read_without_entities_and_with_the_same_syntax():
     light, full = parse_syntax(question), nlp()(question)
     assert not light.ents and full.ents
     assert [(t.tag_, t.dep_, t.head.i, t.lemma_) for t in light] == [(t.tag_, t.dep_, t.head.i, t.lemma_) for t in full]
+
+
+def test_a_quoted_name_is_a_title_not_a_person():
+    """The tagger calls the song "Valentine" a person; the quotation marks round the whole name say it is a
+    title, so "Who wrote 'June'?" cannot be answered with the other song's name. A person named outside quotes,
+    and a nickname quoted inside a name, keep the tagger's kind."""
+    from rag.kinds import WORK
+
+    sentence = ('The song contains samples of "June" written by Florence Welch, and "Valentine" written by '
+                'Gary Peacock and performed by Peacock, Art Lande and Eliot Zigmund.')
+    found = {(s.text, s.kind) for s in spans(sentence)}
+    assert ("Valentine", WORK) in found and ("Valentine", PERSON) not in found
+    assert ("June", WORK) in found and ("Gary Peacock", PERSON) in found and ("Florence Welch", PERSON) in found
+    nick = {(s.text, s.kind) for s in spans('It was mixed by Derek "MixedByAli" Ali at Larrabee Studios.')}
+    assert any(kind == PERSON and "Derek" in text for text, kind in nick)
