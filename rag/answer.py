@@ -448,28 +448,36 @@ _MONTH_NUMBER = {m: i for i, m in enumerate(
 _SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "bn": 1e9, "billion": 1e9, "trillion": 1e12}
 
 
+_MONTHS_RE = "|".join(_MONTH_NUMBER)
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_MONTH_DAY_YEAR = re.compile(rf"({_MONTHS_RE})\.? (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})")
+_DAY_MONTH_YEAR = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTHS_RE}),? (\d{{4}})")
+_AMOUNT = re.compile(r"[$€£¥]?\s?(\d[\d,]*(?:\.\d+)?)\s?(thousand|million|billion|trillion|bn|m|k)?\b\s*"
+                     r"(?:dollars|euros|pounds)?")
+_QUANTITY = re.compile(rf"(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)})[\s-]([a-z]+?)s?")
+
+
 def canonical(text: str) -> str:
     """One spelling per value, so "2022-05-13" and "May 13, 2022", "86,000" and "86000", "$4.2 million" and
     "4.2 million dollars" are the same answer; other text is folded."""
     t = fold(text).strip()
-    iso = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", t)
+    iso = _ISO_DATE.fullmatch(t)
     if iso:
         return f"date:{int(iso.group(1))}-{int(iso.group(2))}-{int(iso.group(3))}"
-    months = "|".join(_MONTH_NUMBER)
-    m = re.fullmatch(rf"({months})\.? (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", t) or None
+    m = _MONTH_DAY_YEAR.fullmatch(t)
     if m:
         return f"date:{m.group(3)}-{_MONTH_NUMBER[m.group(1)]}-{int(m.group(2))}"
-    m = re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({months}),? (\d{{4}})", t)
+    m = _DAY_MONTH_YEAR.fullmatch(t)
     if m:
         return f"date:{m.group(3)}-{_MONTH_NUMBER[m.group(2)]}-{int(m.group(1))}"
-    m = re.fullmatch(r"[$€£¥]?\s?(\d[\d,]*(?:\.\d+)?)\s?(thousand|million|billion|trillion|bn|m|k)?\b\s*"
-                     r"(?:dollars|euros|pounds)?", t)
+    m = _AMOUNT.fullmatch(t)
     if m:
         value = float(m.group(1).replace(",", "")) * _SCALE.get(m.group(2) or "", 1)
         return f"num:{value:g}"
-    m = re.fullmatch(rf"(\d+(?:\.\d+)?|{'|'.join(NUMBER_WORDS)})[\s-]([a-z]+?)s?", t)
-    if m:  # a quantity: "two-year", "2 years" and "two years" are one value
-        number = NUMBER_WORDS.get(m.group(1)) or float(m.group(1))
+    m = _QUANTITY.fullmatch(t)
+    if m:  # a quantity: "two-year", "2 years" and "two years" are one value ("zero" is 0, not a missing value)
+        word = m.group(1)
+        number = NUMBER_WORDS[word] if word in NUMBER_WORDS else float(word)
         return f"num:{number:g} {m.group(2)}"
     return re.sub(r"[^\w]+", " ", t).strip()
 

@@ -97,7 +97,7 @@ def retrieve_distinct(retriever: Retriever, query: str, vector: list[float], k: 
         searched = retriever.searched(candidates)
         ranking = retriever.ranked(query, vector, candidates)
         kept = collapse_near_duplicates(retriever.documents(ranking), k, threshold, memo)
-        if len(kept) >= k or searched >= MAX_CANDIDATES or searched == retriever.searched(MAX_CANDIDATES):
+        if len(kept) >= k or searched >= retriever.searched(MAX_CANDIDATES):  # the widest search, or all
             break
         candidates = min(searched * WIDEN, MAX_CANDIDATES)
     collapsed = sum(Retrieved.of(d).duplicates for d in kept)

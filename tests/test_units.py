@@ -229,6 +229,7 @@ def test_a_follow_up_borrows_what_it_points_back_to(question, earlier, borrowed)
     ("two-year", "2 years", True),  # one quantity, in words or digits, with or without a hyphen
     ("five years", "5-year", True),
     ("six-month", "12 weeks", False),
+    ("zero years", "0 years", True),  # "zero" is a number like the others (it had raised: 0 read as missing)
 ])
 def test_a_less_precise_value_is_compatible_with_the_precise_one(a, b, same_fact):
     from rag.answer import compatible
