@@ -847,6 +847,19 @@ def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidenc
     return best
 
 
+def _unstated_subject(info: QuestionInfo, article) -> list[str]:
+    """The subject a summary request names ("the article about *bananas*"), when the closest article
+    mentions none of its words; empty when it mentions one, or the request names no subject. The words of
+    the request itself ("give me a *summary*") are not its subject."""
+    asked = {s for cue in form_named(SUMMARIZE).cues for found in re.finditer(cue, fold(info.text))
+             for s in content_stems(found.group(0))}
+    subject = [t for t in info.terms if t.required and t.stem not in asked]
+    if not subject:
+        return []
+    said = set(article.data.stems) | set(content_stems(f"{article.source} {article.origin}"))
+    return [] if any(t.stem in said for t in subject) else [t.word for t in subject]
+
+
 def _is_prose(text: str) -> bool:
     """A sentence of running text: not a heading, list value, table row or headline (those end without
     sentence punctuation or are Title Case)."""
@@ -864,6 +877,11 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         decision.outcome, decision.reason = "refuse", "no article to summarise"
         return decision
     article = snap.articles[source]
+    unstated = _unstated_subject(info, article)
+    if unstated:
+        decision.outcome, decision.lacking = "refuse", unstated
+        decision.reason = f"no article is about {' '.join(unstated)}: the closest, {source}, never mentions it"
+        return decision
     sentences = [s for s in article.sentences[:300] if len(s.text) >= 40 and _is_prose(s.text)]
     if not sentences:
         sentences = article.sentences[:size]

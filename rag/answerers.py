@@ -46,7 +46,7 @@ def refusal(question: str, lacking: list[str], evidence: list[Evidence], docs: l
     nearest = evidence[:3]
     cites = [citation(i, e) for i, e in enumerate(nearest, start=1)]
     what = f"anything about {', '.join(repr(w) for w in lacking[:3])} here" if lacking else "this"
-    lines = [f"{REFUSAL_PREFIX} {what}. The nearest passages:"]
+    lines = [f"{REFUSAL_PREFIX} {what}." + (" The nearest passages:" if cites else "")]
     lines += [f"[{c['n']}] “{' '.join(c['quote'].split())}”" for c in cites]
     text = "\n".join(lines) + ("\n\n" + sources_block(cites) if cites else "")
     return Answer(question=question, answer="", text=text, refused=True, citations=cites, retrieved=retrieved(docs),
@@ -68,8 +68,8 @@ def compose(question: str, decision: Decision, docs: list) -> dict[str, Any]:
     if decision.outcome == "answer":
         body = f"{decision.answer}\n\n{quotes}"
     elif decision.outcome == "conflict":
-        a, b = decision.conflict[0], decision.conflict[0]
-        a = decision.winner or a
+        b = decision.conflict[0]
+        a = decision.winner or b
         body = (f"The sources differ: {a.answer} [1], but {b.answer} [2].\n\n{quotes}")
     elif decision.outcome == "passages":
         body = f"{PASSAGES_PREFIX}. The passages that look related:\n{quotes}"

@@ -121,6 +121,14 @@ def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_ass
     assert all(c["quote"].rstrip()[-1] in ".!?" for c in result["citations"])  # sentences, not headings
 
 
+def test_a_summary_of_a_subject_no_article_covers_is_refused(ferry_assistant):
+    """The closest article is no summary of a subject it never mentions; a subject it does mention, named in
+    other words than its title, still gets one."""
+    result = ferry_assistant.ask("Summarize the article about the volcano eruption")
+    assert result["kind"] == "summarize" and result["refused"] is True and not result["citations"]
+    assert ferry_assistant.ask("Give me a summary of the piece on the ferry refit")["refused"] is False
+
+
 def test_low_confidence_falls_back_to_passages(ferry):
     """Above the threshold a span is shown; below it the reply shows the passages, answer empty, not refused."""
     from rag import Assistant
