@@ -17,7 +17,11 @@ EVAL_DIR = Path(__file__).resolve().parent
 ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other subjects and in other formats
 # tune on dev; the gate reads test. fresh: six articles and their questions written on 2026-12-01 by helper
 # sessions from the text alone (never shown the answerer), after dev and test had been used: reported, never tuned on.
+# fresh3: four more articles (a PDF notice with a table, a hard-wrapped Markdown FAQ, a news page with site
+# chrome, a plain-text press release) and 116 questions, written the same way on 2026-12-03, scored once before
+# any change aimed at them.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
+          "fresh3": EVAL_DIR / "fresh3.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
