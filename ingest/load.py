@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.tables import label_rows, splice_pdf_tables
 from sourcechat.errors import SourceError
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ""}
@@ -129,7 +130,7 @@ def first_line_title(text: str, limit: int = 100) -> str:
 
 
 def _finish(source: str, title: str | None, body: str) -> Article:
-    text = clean_text(body)
+    text = label_rows(clean_text(body))
     if not text:
         raise SourceError("no text in it (empty file?)")
     if len(re.findall(r"\w", text)) < 3:
@@ -173,6 +174,16 @@ def parse_html(source: str, data: bytes) -> Article:
     return _finish(source, title, body)
 
 
+def _page_text(page) -> str:
+    """A page's text in reading order, with its tables as rows (ingest/tables.py)."""
+    plain = page.extract_text() or ""
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except Exception:  # layout mode is a refinement: a page it cannot lay out keeps its plain text
+        return plain
+    return splice_pdf_tables(plain, layout)
+
+
 def parse_pdf(source: str, data: bytes) -> Article:
     import logging
 
@@ -181,7 +192,7 @@ def parse_pdf(source: str, data: bytes) -> Article:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_page_text(page) for page in reader.pages]
         meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except Exception as exc:  # pypdf raises many types for broken files
         raise SourceError(f"unreadable PDF ({type(exc).__name__}: {exc})".split("\n")[0]) from exc

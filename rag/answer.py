@@ -32,7 +32,7 @@ from rag.evidence import (
 from rag.index import Snapshot
 from rag.kinds import DATE, FACTUAL, KINDS, NAME, NUMBER_WORDS, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
 from rag.question import QuestionInfo, Term
-from rag.spans import Span, infobox_key, is_headline, spans
+from rag.spans import Span, infobox_key, is_headline, spans, table_cell, value_key
 from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
 from sourcechat.settings import Settings
 
@@ -314,8 +314,8 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
     sentence = item.sentence.text
     before = fold(sentence[max(0, span.start - 30):span.start])
     apposed = re.search(r"(\w+)\s*[,:]?\s*[\"'(“]?\s*$", before)
-    key = infobox_key(sentence)
-    in_value = key is not None and span.start >= sentence.find(key) + len(key)
+    key = value_key(sentence, span.start)
+    in_value = key is not None
     specific = 0.0
     if span.kind == DATE:
         if re.search(r"\byear\b", fold(info.text)):
@@ -324,7 +324,8 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
             specific = 0.6 * bool(re.search(r"\d{4}", span.text)) + 0.4 * bool(re.search(r"\b\d{1,2}\b", span.text))
     elif span.kind in VALUE_KINDS:
         specific = 0.5 * bool(re.search(r"\d", span.text))
-    after = fold(sentence[span.end:span.end + 40])
+    cell = table_cell(sentence, span.start)  # in a table row, what follows a value is the next column's
+    after = fold(sentence[span.end:min(span.end + 40, cell[2] if cell else len(sentence))])
     focus_after = info.focus is not None and span.kind in VALUE_KINDS and bool(re.match(
         rf"\W{{0,3}}(?:[a-z-]+\W+){{0,2}}?{re.escape(stem(fold(info.focus))[:max(3, len(info.focus) - 2)])}", after))
     return {
@@ -344,7 +345,14 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         "exact_kind": 1.0 if info.typed and span.kind == info.expects[0] else 0.0,
         **(per_sentence or {}),
         **(alignment.features(doc, span) if alignment else {}),
+        # a value in a row of three or more columns is tied to its column's name (layout_key, apposition),
+        # not to what a parse of the whole row puts beside it (the next column's name); in a two-column row
+        # ("| Capacity | 48 liters |") that is its key, as in a "Key: value" line
+        **(_UNPARSED if cell and sentence.count("|") >= 4 else {}),
     }
+
+
+_UNPARSED = {"focus_link": 0.0, "role": 0.0, "predicate": 0.0}  # features a parse of a table row cannot give
 
 
 class Alignment:

@@ -561,7 +561,7 @@ def _read_articles(collection, sources: list[str]) -> dict[str, ArticleData]:
 
 UNREADABLE = (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError, ValueError, ImportError,
               KeyError)  # what reading a saved file (ViewStore, ViewCheckpoint) may raise when it is stale or cut short
-VIEW_FORMAT = 6  # bump when ArticleData or what it derives changes: older files are then ignored
+VIEW_FORMAT = 7  # bump when ArticleData or what it derives changes: older files are then ignored
 
 
 class ViewStore:

@@ -47,11 +47,14 @@ def is_headline(sentence: str) -> bool:
 
 
 def _strip(text: str, start: int) -> tuple[str, int]:
-    """Drop leading articles/possessives and trailing punctuation, keeping offsets right."""
+    """Drop leading articles/possessives and trailing punctuation (and a table row's cell bars), keeping
+    offsets right."""
+    bars = len(text) - len(text.lstrip("| "))
+    text, start = text[bars:], start + bars
     m = re.match(r"(?i)(?:the|a|an|this|that|these|those|his|her|their|its|our|my|your)\s+", text)
     if m:
         text, start = text[m.end():], start + m.end()
-    stripped = text.rstrip(" ,.;:!?")
+    stripped = text.rstrip(" ,.;:!?|")
     stripped = re.sub(r"['’]s$", "", stripped)
     return stripped, start
 
@@ -152,19 +155,55 @@ def _layout(sentence: str) -> list[Span]:
         value = m.group(2).strip()
         kind = NAME if value[:1].isupper() or value[:1].isdigit() else PHRASE  # "mixing assistance" names no one
         found.append(Span(value, kind, m.start(2), m.start(2) + len(value), "layout"))
-    if sentence.lstrip().startswith("|"):
-        offset = 0
-        for cell in sentence.split("|"):
-            if cell.strip() and not re.fullmatch(r"[\s:-]+", cell):
-                start = sentence.index(cell, offset) + (len(cell) - len(cell.lstrip()))
-                found.append(Span(cell.strip(), NAME, start, start + len(cell.strip()), "layout"))
-            offset += len(cell) + 1
+    for _, start, end in _cells(sentence):
+        value = sentence[start:end]
+        found.append(Span(value, NAME, start, end, "layout"))
     return found
+
+
+_CELL_LABEL = re.compile(r"^([^:|]{1,60}): ")  # a table cell written with its column's name (ingest/tables.py)
+
+
+def _cells(sentence: str) -> list[tuple[str | None, int, int]]:
+    """The cells of a table row as (column name, value start, value end); the name is None where the
+    row does not carry one."""
+    if not sentence.lstrip().startswith("|"):
+        return []
+    out: list[tuple[str | None, int, int]] = []
+    offset = 0
+    for cell in sentence.split("|"):
+        if cell.strip() and not re.fullmatch(r"[\s:-]+", cell):
+            start = offset + (len(cell) - len(cell.lstrip()))
+            text = cell.strip()
+            label = _CELL_LABEL.match(text)
+            key = label.group(1) if label and len(text) > label.end() else None
+            skip = label.end() if label is not None and key else 0
+            out.append((key, start + skip, start + len(text)))
+        offset += len(cell) + 1
+    if len(out) == 2 and out[1][0] is None:  # "| Capacity | 48 liters |": the first cell names the second
+        out[1] = (sentence[out[0][1]:out[0][2]], out[1][1], out[1][2])
+    return out
 
 
 def infobox_key(sentence: str) -> str | None:
     m = _INFOBOX.match(sentence) or _LIST_PAIR.match(sentence)
     return m.group(1) if m else None
+
+
+def table_cell(sentence: str, start: int) -> tuple[str | None, int, int] | None:
+    """The table cell a span starting at `start` is in, as (column name, value start, value end); None
+    when the sentence is no table row."""
+    return next((cell for cell in _cells(sentence) if cell[1] <= start < cell[2]), None)
+
+
+def value_key(sentence: str, start: int) -> str | None:
+    """The key a span starting at `start` is the value of: a "Key: value" line's key, or the column name of
+    the table cell it is in; None when it is in neither's value."""
+    cell = table_cell(sentence, start)
+    if cell is not None:
+        return cell[0]
+    key = infobox_key(sentence)
+    return key if key is not None and start >= sentence.find(key) + len(key) else None
 
 
 def spans(sentence: str) -> list[Span]:
@@ -212,8 +251,11 @@ def _find_spans(sentence: str) -> list[Span]:
     typed_extents = {(s.start, s.end) for s in found if s.kind not in {NAME, PHRASE}}
     found = [s for s in found if not (s.kind == NAME and s.origin == "name" and (s.start, s.end) in typed_extents)]
     marker = _ENUMERATOR.match(sentence)
+    cells = [(start, end) for _, start, end in _cells(sentence)]  # a table row: answers are inside one cell's value
     out: dict[tuple[int, int, str], Span] = {}
     for s in found:
+        if cells and not any(start <= s.start and s.end <= end for start, end in cells):
+            continue
         if re.search(r"-[a-z]+ed$", s.text):  # "Alchemist-produced" modifies; it does not answer
             continue
         if marker and (s.start, s.end) == marker.span(1):  # "3. THE COLD STORE": a list's or section's number
@@ -222,4 +264,4 @@ def _find_spans(sentence: str) -> list[Span]:
     return list(out.values())
 
 
-__all__ = ["Span", "infobox_key", "is_headline", "spans"]
+__all__ = ["Span", "infobox_key", "is_headline", "spans", "table_cell", "value_key"]

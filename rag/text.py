@@ -29,7 +29,11 @@ say said tell told one ones thing things way kind according
 
 QUESTION_WORDS = frozenset("what which who whom whose when where why how name named".split())
 
-_WORD = re.compile(r"[\w][\w'’\-]*")
+# a number with separators is one word ("14:00", "10,600", "6.1"), as a question writes it: in pieces, the
+# "10" of "at 10:00" matched "10,600" in the next column
+_NUMBER = r"\d+(?:[.,:]\d+)+"
+_WORD = re.compile(_NUMBER + r"|[\w][\w'’\-]*")
+_SEPARATED_NUMBER = re.compile(_NUMBER)
 
 
 _QUOTES_DASHES = {ord("’"): "'", ord("‘"): "'", ord("“"): '"', ord("”"): '"', ord("–"): "-", ord("—"): "-"}
@@ -63,8 +67,9 @@ def words(text: str) -> list[str]:
 
 def paraphrase_words(text: str) -> set[str]:
     """The words of a text that paraphrase checks may compare a question word with (rag.evidence): ingest
-    stores their vectors (sourcechat.word_vectors) so a first-time question need not embed them."""
-    return {w for w in words(text) if len(w) > 2 and w not in STOPWORDS}
+    stores their vectors (sourcechat.word_vectors) so a first-time question need not embed them. A value
+    ("20:00", "6.1") is no paraphrase of a word: to the embedding model "midnight" is close to "20:00"."""
+    return {w for w in words(text) if len(w) > 2 and w not in STOPWORDS and not _SEPARATED_NUMBER.fullmatch(w)}
 
 
 # Irregular verb forms → their base ("wrote" → "write", "won" → "win"): questions ask "who did X write" of

@@ -1,0 +1,144 @@
+"""Tables as rows that stand alone.
+
+A table row is one sentence of the article (ingest/chunk.py): it is what retrieval matches, what a short
+answer is taken from and what a citation quotes. "| 14:00 | 6.1 km | 12,900 | 37 |" says nothing without the
+header above it, so every data row is written with its column names ("| Time: 14:00 | Ash column height:
+6.1 km | … |"): a question about sulphur dioxide at 14:00 then matches the one row that answers it, and the
+quote can be checked by itself.
+
+PDFs: pypdf's plain extraction keeps the reading order of prose but writes a drawn table one cell per line;
+its layout mode keeps each row on one line but scrambles multi-column prose. The plain text is kept, and a
+table found in the layout text (rows of three or more columns) replaces the run of plain lines that holds
+exactly its cells, as "|" rows.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_SEPARATOR_CELL = re.compile(r"^\s*:?-{2,}:?\s*$")
+_GAP = re.compile(r"\S(?: {3,}|\t+)(?=\S)")  # a run of 3+ spaces between two cells of a layout line
+_LABEL = re.compile(r"^[^:|]{1,60}: ")
+
+
+def _cells(line: str) -> list[str] | None:
+    m = _ROW.match(line)
+    return [c.strip() for c in m.group(1).split("|")] if m else None
+
+
+def _separator(row: list[str]) -> bool:
+    """Markdown's "|---|:--:|" line under a header."""
+    return any(row) and all(_SEPARATOR_CELL.match(c) for c in row if c)
+
+
+def _has_header(rows: list[list[str]], separated: bool) -> bool:
+    """The first row names three or more columns: Markdown says so with a separator row; otherwise every
+    one is named and none is a number, over rows of the same width."""
+    head = rows[0]
+    if len(head) < 3:
+        return False  # "| Capacity | 48 liters |": a two-column row is a key and its value already
+    if separated:
+        return sum(bool(c) for c in head) >= 2
+    return (len(head) >= 3 and all(c and not re.search(r"\d", c) for c in head)
+            and all(len(r) == len(head) for r in rows[1:]) and len(rows) >= 2)
+
+
+def label_rows(text: str) -> str:
+    """Every data row of every "|" table gets its column names: "| Plan: Day pass | Price: £6 |". Rows above
+    the header (a caption) and tables with no header are left as they are; running it twice changes nothing."""
+    lines = text.split("\n")
+    out: list[str] = []
+    header: list[str] | None = None  # the last table's, for its continuation after a page break
+    i = 0
+    while i < len(lines):
+        if _cells(lines[i]) is None:
+            if lines[i].strip():
+                header = None
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and _cells(lines[j]) is not None:
+            j += 1
+        labelled, header = _label_block(lines[i:j], header)
+        out.extend(labelled)
+        i = j
+    return "\n".join(out)
+
+
+def _label_block(block: list[str], carried: list[str] | None = None) -> tuple[list[str], list[str] | None]:
+    """The block with its data rows labelled, and its header. `carried`: the header of a table this block
+    continues (only blank lines between them), used when the block has none of its own."""
+    rows = [_cells(line) or [] for line in block]
+    # a caption row (one filled cell spanning the table) may come first
+    start = next((n for n, r in enumerate(rows) if sum(bool(c) for c in r) >= 2 and not _separator(r)), None)
+    if start is None:
+        return block, None
+    body = [r for r in rows[start + 1:] if not _separator(r)]
+    if body and _has_header([rows[start]] + body, start + 1 < len(rows) and _separator(rows[start + 1])):
+        header = rows[start]
+    elif carried is not None and len(rows[start]) == len(carried):
+        header, start = carried, start - 1  # every row of a continued table is data
+    else:
+        return block, None
+    out = list(block[:start + 1])
+    for line, row in zip(block[start + 1:], rows[start + 1:]):
+        if len(row) != len(header) or _separator(row):
+            out.append(line)
+            continue
+        cells = [f"{h}: {c}" if h and c and not _LABEL.match(c) else c for h, c in zip(header, row)]
+        out.append("| " + " | ".join(cells) + " |")
+    return out, header
+
+
+# --- PDF tables ------------------------------------------------------------------------------------
+
+
+def _layout_tables(layout: str) -> list[list[list[str]]]:
+    """Tables in pypdf's layout text: runs of lines split by wide gaps into columns, at least two of them
+    with three or more columns (two columns of prose side by side have one gap a line)."""
+    tables: list[list[list[str]]] = []
+    run: list[list[str]] = []
+
+    def close() -> None:
+        if sum(len(r) >= 3 for r in run) >= 2:
+            tables.append(list(run))
+        run.clear()
+
+    for line in layout.split("\n"):
+        stripped = line.strip()
+        cells = [c.strip() for c in re.split(r" {3,}|\t+", stripped)] if stripped else []
+        if len(cells) >= 2 and _GAP.search(stripped):
+            run.append(cells)
+        else:
+            close()
+    close()
+    return tables
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def splice_pdf_tables(plain: str, layout: str) -> str:
+    """`plain` with each table of `layout` put back as "|" rows where a run of whole plain lines holds exactly
+    its cells' words in order; anything that does not match exactly is left as it was."""
+    lines = plain.split("\n")
+    for table in _layout_tables(layout):
+        wanted = [w for row in table for cell in row for w in _words(cell)]
+        if not wanted:
+            continue
+        for first in range(len(lines)):
+            if not lines[first].strip() or _words(lines[first])[:1] != wanted[:1]:
+                continue
+            got: list[str] = []
+            last = first
+            while last < len(lines) and len(got) < len(wanted):
+                got.extend(_words(lines[last]))
+                last += 1
+            if got == wanted:
+                rows = ["| " + " | ".join(row) + " |" for row in table]
+                lines[first:last] = rows
+                break
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Tables: each data row carries its column names, a PDF's drawn table comes back as rows, and a question
+about one cell is answered from its row (a PDF notice and a news page written for the eval, beside the
+four articles)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT, indexed_copy
+
+ARTICLES = ROOT / "eval" / "articles"
+PDF, PAGE = "library-renovation.pdf", "volcano-eruption.html"
+
+
+def test_rows_carry_their_column_names_and_labelling_twice_changes_nothing():
+    from ingest.tables import label_rows
+
+    text = ("Prices:\n\n| Plan | Price | Rides |\n|---|---|---|\n| Day pass | £6 | unlimited |\n| Week | £15 |\n\n"
+            "| Capacity | 48 liters |\n| Weight | 1.3 kg |")
+    labelled = label_rows(text)
+    assert "| Plan: Day pass | Price: £6 | Rides: unlimited |" in labelled
+    assert "| Week | £15 |" in labelled  # a row of another width is left as it is
+    assert "| Capacity | 48 liters |" in labelled  # two columns: a key and its value already
+    assert label_rows(labelled) == labelled
+    caption = ("| Measurements on Sunday |  |  |\n|---|---|---|\n| Time | Height | Quakes |\n|---|---|---|\n"
+               "| 04:30 | 9.0 km | 65 |")
+    assert label_rows(caption).endswith("| Time: 04:30 | Height: 9.0 km | Quakes: 65 |")
+
+
+def test_a_pdf_table_comes_back_as_labelled_rows_across_a_page_break():
+    """pypdf's plain text has one cell a line; the rows come from its layout text, and the rows on the next
+    page keep the first page's header. The prose around the table reads as before."""
+    from ingest import load_article
+
+    text = load_article(ARTICLES / PDF).text
+    assert "| Phase: 2 | Work: Roof replacement and solar panels | Dates: June – October 2025 | Cost: £940,000 |" in text
+    assert "| Phase: 5 | Work: Return of books and reopening | Dates: September 2026 | Cost: £220,000 |" in text
+    assert "\n£940,000\n" not in text
+    assert "The total budget for the project is £3.8 million." in text
+
+
+def test_a_table_row_offers_its_values_not_its_labels_or_bars():
+    from rag.spans import spans, value_key
+
+    row = "| Time: 14:00 | Ash column height: 6.1 km | Sulphur dioxide (tonnes per day): 12,900 |"
+    texts = {s.text for s in spans(row)}
+    assert {"14:00", "6.1 km", "12,900"} <= texts
+    assert not any("|" in t or "Sulphur" in t or "Time" in t for t in texts)
+    assert value_key(row, row.index("12,900")) == "Sulphur dioxide (tonnes per day)"
+
+
+def test_a_number_with_separators_is_one_word():
+    """"at 10:00" matches the 10:00 row, not the "10" of "10,600" in another row."""
+    from rag.text import words
+
+    assert words("At 10:00, 10,600 tonnes; 6.1 km in 2022.") == ["at", "10:00", "10,600", "tonnes", "6.1", "km", "in", "2022"]
+
+
+@pytest.fixture(scope="module")
+def tabled(tmp_path_factory, indexed):
+    from ingest import run_ingest
+    from rag import Assistant
+
+    settings = indexed_copy(indexed, tmp_path_factory.mktemp("tables"))
+    for name in (PDF, PAGE):
+        shutil.copy(ARTICLES / name, settings.sources_dir / name)
+    report = run_ingest(settings)
+    assert report.added == 2 and not report.failed
+    return Assistant(settings)
+
+
+@pytest.mark.parametrize("question, value, source", [
+    ("What does the roof and solar panel phase cost?", "£940,000", PDF),
+    ("What was the ash column height at 04:30?", "9.0 km", PAGE),
+])
+def test_a_question_about_a_cell_is_answered_from_its_row(tabled, question, value, source):
+    """The row is the first passage cited, and a short answer, where confidence allows one, is that cell's
+    value alone."""
+    result = tabled.ask(question)
+    assert not result["refused"] and result["answer"] in {value, ""}, result["text"]
+    first = result["citations"][0]
+    assert first["source"] == source and first["quote"].startswith("|") and value in first["quote"], result["text"]
