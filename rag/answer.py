@@ -30,8 +30,8 @@ from rag.evidence import (
     uncovered_terms,
 )
 from rag.index import Snapshot
-from rag.kinds import DATE, FACTUAL, KINDS, NAME, NUMBER_WORDS, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
-from rag.question import QuestionInfo, Term
+from rag.kinds import CHOICE, DATE, FACTUAL, KINDS, NAME, NUMBER_WORDS, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
+from rag.question import QuestionInfo, Term, analyse
 from rag.spans import Span, infobox_key, is_headline, spans, table_cell, value_key
 from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
 from sourcechat.settings import Settings
@@ -132,6 +132,7 @@ class Decision:
     lacking: list[str] = field(default_factory=list)
     verdict: str = ""  # yes/no: "yes", "no", "not settled"
     signals: dict[str, float] = field(default_factory=dict)  # what confidence was computed from
+    parts: list[tuple[str, Decision]] = field(default_factory=list)  # a choice: each offered value's verdict
 
     def explain(self) -> str:
         i = self.info
@@ -147,6 +148,8 @@ class Decision:
         if not self.winner and self.chosen:
             for e in self.chosen:
                 lines.append(f"sentence ({e.score:.2f}): “{e.sentence.text[:140]}” — {e.sentence.source}")
+        for value, part in self.parts:
+            lines.append(f"offered {value!r}: {part.verdict}, {part.reason}")
         return "\n".join(lines)
 
 
@@ -766,11 +769,19 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
     items, lacking = covered(info, evidence, snap, cache, settings, whole_claim=True)
     q_negative = bool(_NEGATION.search(fold(info.text)))
     stating = [e for e in items if e.lexical >= 0.45]
-    # the sentence that states most of the claim, its qualities included ("unanimous", "successfully"):
-    # a sentence that names the vote but not that it was unanimous settles nothing
+    # the sentence that states most of the claim, its values and qualities included ("in 2020",
+    # "unanimous"): a sentence that names the vote but not that it was unanimous settles nothing, and one that
+    # gives the release another year says no
     gaps = {id(e): _claim_gaps(info, e, snap, cache, settings) for e in stating}
     stating.sort(key=lambda e: len(gaps[id(e)]))
-    if stating and gaps[id(stating[0])]:
+    other = _other_values(info, stating[0], snap) if stating else []
+    if other:
+        best = stating[0]
+        decision.verdict = "no"
+        decision.reason = f"the sentence gives another value where the question says {other[0]!r}"
+        decision.chosen = [best]
+        decision.confidence = best.lexical
+    elif stating and gaps[id(stating[0])]:
         best = stating[0]
         decision.verdict = "not settled"
         decision.reason = (f"the closest sentence does not state {', '.join(repr(t.word) for t in gaps[id(best)])}"
@@ -801,6 +812,41 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
             decision.confidence = 0.0
     decision.answer = {"yes": "Yes", "no": "No", "not settled": "The sources don't settle it"}[decision.verdict]
     return decision
+
+
+def _other_values(info: QuestionInfo, evidence: Evidence, snap: Snapshot) -> list[str]:
+    """The values a yes/no claim names (numbers, years, months) that the sentence does not state while it
+    states a value of its own: "Was it released in 2020?" of "released on May 13,
+    2022". A sentence with no value at all only leaves the claim unsettled."""
+    asked = [t for t in info.terms if (t.pos == "NUM" or t.word[:1].isdigit() or _CALENDAR.fullmatch(t.word))
+             and _said_of_the_verb(t, info)]
+    if not asked:
+        return []
+    said = snap.sentence_stems(evidence.sentence)  # its own: the sentence before's year is another event's
+    missing = [t.word for t in asked if t.stem not in said]
+    text = fold(evidence.sentence.text)
+    return missing if re.search(r"\d", text) or _CALENDAR.search(text) else []
+
+
+def _said_of_the_verb(term: Term, info: QuestionInfo) -> bool:
+    """The value is part of what the claim asserts: any number or month, and a year attached to the verb
+    ("released *in 2020*"); a year that modifies a noun names which thing the claim is about ("the third
+    quarter *of 2024*", "the *2025* marathon"), and the article's title or a heading often states it instead."""
+    if not re.fullmatch(r"(?:19|20)\d\d", term.word):
+        return True
+    for token in parse_syntax(info.text):
+        if fold(token.text) != term.word:
+            continue
+        head = token.head
+        while head.dep_ in {"prep", "pobj", "nummod", "quantmod", "npadvmod"} and head.head is not head \
+                and head.pos_ not in {"VERB", "AUX", "NOUN", "PROPN"}:
+            head = head.head
+        return head.pos_ in {"VERB", "AUX"} or token.dep_ in {"attr", "acomp", "dobj"}
+    return True
+
+
+_CALENDAR = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
+                       r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b")
 
 
 def _claim_gaps(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
@@ -906,7 +952,42 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     return decision
 
 
-DECIDERS = {FACTUAL: decide_factual, YESNO: decide_yesno, SUMMARIZE: decide_summary}
+def decide_choice(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                  settings: Settings) -> Decision:
+    """Which of the values a question offers ("in 2022 or 2023?") the sources state: each offered value's
+    claim is a yes/no question of its own, on the same evidence; the answer is the one stated, both when both
+    are, else the sources don't settle it."""
+    verdicts = [(value, decide_yesno(analyse(claim), evidence, snap, cache, settings))
+                for value, claim in info.alternatives]
+    stated = [(value, d) for value, d in verdicts if d.verdict == "yes"]
+    decision = Decision(info, outcome="yesno", parts=verdicts)
+    deciding = {(d.chosen[0].sentence.source, d.chosen[0].sentence.start) for _, d in stated if d.chosen}
+    if len(stated) > 1 and len(deciding) == 1:
+        # one sentence "states" both ("Lamar's partner Dave Free suggested Paige"): which one it says the
+        # claim of takes reading its roles, which a word match cannot; the reader gets the sentence
+        decision.verdict = "not settled"
+        decision.answer = "The sources don't settle it"
+        decision.reason = "one sentence names both " + " and ".join(repr(value) for value, _ in stated)
+        decision.chosen = stated[0][1].chosen[:1]
+        return decision
+    if stated:
+        named = [_PREPOSITION.sub("", value) for value, _ in stated]
+        decision.verdict = "yes"
+        decision.answer = named[0] if len(named) == 1 else "Both: " + " and ".join(named)
+        decision.chosen = [d.chosen[0] for _, d in stated if d.chosen]
+        decision.confidence = min(d.confidence for _, d in stated)
+        decision.reason = "the sentence states it" if len(stated) == 1 else "each is stated"
+    else:
+        decision.verdict = "not settled"
+        decision.answer = "The sources don't settle it"
+        decision.reason = "no sentence states " + " or ".join(repr(value) for value, _ in verdicts)
+        decision.chosen = next((d.chosen for _, d in verdicts if d.chosen), evidence[:2])[:2]
+    return decision
+
+
+_PREPOSITION = re.compile(r"^(?:in|on|at|by|for|from|to|with|during|until|before|after)\s+", re.I)
+
+DECIDERS = {FACTUAL: decide_factual, YESNO: decide_yesno, SUMMARIZE: decide_summary, CHOICE: decide_choice}
 
 
 def decide(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 # --- reply forms ------------------------------------------------------------------------------------
 
-FACTUAL, DESCRIBE, WHY, HOW, OPINION, YESNO, SUMMARIZE = (
-    "factual", "describe", "why", "how", "opinion", "yesno", "summarize")
+FACTUAL, DESCRIBE, WHY, HOW, OPINION, YESNO, SUMMARIZE, CHOICE = (
+    "factual", "describe", "why", "how", "opinion", "yesno", "summarize", "choice")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ FORMS: tuple[Form, ...] = (
     Form(YESNO, (r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|must)\b(?!.*\b(who|what|"
                  r"when|where|which|how many|how much)\b)",), short=True),
     Form(FACTUAL, (r".",), short=True),
+    # a yes/no question offering two values or names ("Was it released in 2022 or 2023?") asks which: found
+    # by its parse (rag.question.alternatives), not by a cue, so it has none and no wording selects it here
+    Form(CHOICE, (), short=True),
 )
 
 

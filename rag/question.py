@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from rag.kinds import ANY, FACTUAL, FOCUS_MARGIN, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, Form
+from rag.kinds import ANY, CHOICE, FACTUAL, FOCUS_MARGIN, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, YESNO, Form
 from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse_syntax, stem, words
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
@@ -53,6 +53,7 @@ class QuestionInfo:
     focus: str | None = None  # the noun that names the answer's kind ("city" in "which city")
     kind_reason: str = ""  # why these kinds: shown by --explain
     names_a_proper: bool = False  # "which Grammy": one of a named family, not a common noun phrase
+    alternatives: tuple[tuple[str, str], ...] = ()  # CHOICE: (each value offered, the yes/no claim with it alone)
 
     @property
     def expansion(self) -> str:
@@ -260,6 +261,35 @@ def question_terms(question: str, focus: str | None, context: str = "") -> list[
     return terms
 
 
+def _offers_a_value(span) -> bool:
+    """A value or a name: what a choice offers ("2022", "Taylour Paige", "May"), not a common noun or a
+    quality ("hook or chorus", "liver or heart problems": a yes/no question about either)."""
+    return any(t.like_num or t.pos_ in {"PROPN", "NUM"} or any(ch.isdigit() for ch in t.text) for t in span)
+
+
+def alternatives(question: str) -> tuple[tuple[str, str], ...]:
+    """A yes/no question that offers two values or names joined by "or" ("Was it released in 2022 or
+    2023?", "Did Lamar or Paige write it?") as (each value, the question with that value alone); () when it
+    offers none ("or not", common nouns)."""
+    doc = parse_syntax(question)
+    for tok in doc:
+        if tok.lower_ != "or" or tok.dep_ != "cc":
+            continue
+        conj = next((c for c in tok.head.children if c.dep_ == "conj" and c.i > tok.i), None)
+        if conj is None or any(t.lower_ == "not" for t in conj.subtree):
+            return ()
+        a = doc[tok.head.left_edge.i:tok.i]
+        b = doc[conj.left_edge.i:conj.right_edge.i + 1]
+        if not (len(a) and len(b) and _offers_a_value(a) and _offers_a_value(b)):
+            return ()
+        a_start, b_start, b_end = a.start_char, b.start_char, b.end_char
+        first = question[a_start:tok.idx].strip(" ,")
+        second = question[b_start:b_end]
+        return ((first, question[:tok.idx].rstrip(" ,") + question[b_end:]),
+                (second, question[:a_start] + question[b_start:]))
+    return ()
+
+
 def analyse(question: str, context: str = "", similarity: Similarity | None = None) -> QuestionInfo:
     """`context`: words a follow-up borrows from the conversation; they guide scoring, never block it.
     `similarity`: word-embedding similarity, for focus nouns no kind lists."""
@@ -268,6 +298,8 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
     terms = question_terms(question, focus, context)
     after_wh = re.search(r"\b(?:[Ww]hich|[Ww]hat)\s+(\S+)", question)
     names_a_proper = bool(after_wh and after_wh.group(1)[:1].isupper())
-    if form.name != FACTUAL and form.name != "yesno":
+    if form.name != FACTUAL and form.name != YESNO:
         expects = (ANY,)
-    return QuestionInfo(question, form.name, expects, tuple(terms), focus, reason, names_a_proper)
+    offered = alternatives(question) if form.name == YESNO else ()
+    return QuestionInfo(question, CHOICE if offered else form.name, expects, tuple(terms), focus, reason,
+                        names_a_proper, offered)

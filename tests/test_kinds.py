@@ -121,6 +121,26 @@ def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_ass
     assert all(c["quote"].rstrip()[-1] in ".!?" for c in result["citations"])  # sentences, not headings
 
 
+@pytest.mark.parametrize("question,answer,needle", [
+    ("Did the Aurelia return to service in 2023 or 2024?", "2024", "4 June 2024"),
+    ("Does a crossing take 25 or 40 minutes?", "25", "Crossing time: 25 minutes"),
+])
+def test_a_question_offering_two_values_is_answered_with_the_one_stated(ferry_assistant, question, answer, needle):
+    """"In 2023 or 2024?" asks which, not whether: each value is a yes/no claim of its own."""
+    result = ferry_assistant.ask(question)
+    assert result["kind"] == "choice" and result["answer"] == answer, result["text"]
+    assert needle in " ".join(result["citations"][0]["quote"].split())
+    assert f"offered '{answer}': yes" in ferry_assistant.explain(question)  # --explain gives each value's verdict
+
+
+def test_a_yes_no_claim_with_another_value_than_its_sentence_is_a_no(ferry_assistant):
+    """The sentence that states the release gives 2022: "released in 2020?" is a no, although the sentence
+    before it (the intro teased in 2020) has that year."""
+    result = ferry_assistant.ask("Was We Cry Together released in 2020?")
+    assert result["kind"] == "yesno" and result["answer"] == "No", result["text"]
+    assert "May 13, 2022" in result["citations"][0]["quote"]
+
+
 def test_a_summary_of_a_subject_no_article_covers_is_refused(ferry_assistant):
     """The closest article is no summary of a subject it never mentions; a subject it does mention, named in
     other words than its title, still gets one."""

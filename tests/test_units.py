@@ -290,3 +290,18 @@ def test_a_quoted_name_is_a_title_not_a_person():
     assert ("June", WORK) in found and ("Gary Peacock", PERSON) in found and ("Florence Welch", PERSON) in found
     nick = {(s.text, s.kind) for s in spans('It was mixed by Derek "MixedByAli" Ali at Larrabee Studios.')}
     assert any(kind == PERSON and "Derek" in text for text, kind in nick)
+
+
+@pytest.mark.parametrize("question, offered", [
+    ("Was the song released in 2022 or 2023?", ["2022", "2023"]),
+    ("Did Kendrick Lamar or Taylour Paige write the song?", ["Kendrick Lamar", "Taylour Paige"]),
+    ("Does We Cry Together have a proper hook or chorus?", []),  # common nouns: a yes/no question about either
+    ("Did the council approve the plan or not?", []),
+])
+def test_a_choice_offers_values_or_names(question, offered):
+    from rag.question import alternatives
+
+    found = alternatives(question)
+    assert [value for value, _ in found] == offered
+    for value, claim in found:  # each claim is the question with that value alone
+        assert value in claim and " or " not in claim

@@ -74,7 +74,7 @@ def render_reply(result: dict) -> list[str]:
     elif not answer:
         pieces = ["🔎 **No short answer I can vouch for.** The passages that look related:\n\n"]
         pieces += [f"- {_quote(c)}\n" for c in cites]
-    elif kind in {"factual", "yesno"}:
+    elif kind in {"factual", "yesno", "choice"}:
         pieces = [f"**{answer}**\n\n"]
         pieces += [f"> {_quote(c)}\n>\n" for c in cites]
     else:  # sentences: why / how / describe / opinion / a summary
