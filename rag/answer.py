@@ -818,14 +818,14 @@ def _other_values(info: QuestionInfo, evidence: Evidence, snap: Snapshot) -> lis
     """The values a yes/no claim names (numbers, years, months) that the sentence does not state while it
     states a value of its own: "Was it released in 2020?" of "released on May 13,
     2022". A sentence with no value at all only leaves the claim unsettled."""
-    asked = [t for t in info.terms if (t.pos == "NUM" or t.word[:1].isdigit() or _CALENDAR.fullmatch(t.word))
+    asked = [t for t in info.terms if (t.pos == "NUM" or t.word[:1].isdigit() or _CALENDAR_WORD.fullmatch(t.word))
              and _said_of_the_verb(t, info)]
     if not asked:
         return []
     said = snap.sentence_stems(evidence.sentence)  # its own: the sentence before's year is another event's
     missing = [t.word for t in asked if t.stem not in said]
-    text = fold(evidence.sentence.text)
-    return missing if re.search(r"\d", text) or _CALENDAR.search(text) else []
+    text = evidence.sentence.text  # a month named in it counts as a value ("May", not the verb "may")
+    return missing if re.search(r"\d", text) or _CALENDAR.search(text.title() if text.isupper() else text) else []
 
 
 def _said_of_the_verb(term: Term, info: QuestionInfo) -> bool:
@@ -845,8 +845,10 @@ def _said_of_the_verb(term: Term, info: QuestionInfo) -> bool:
     return True
 
 
-_CALENDAR = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
-                       r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b")
+_MONTHS_AND_DAYS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
+                    "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday")
+_CALENDAR = re.compile(rf"\b(?:{_MONTHS_AND_DAYS})s?\b")  # as written: capitalised
+_CALENDAR_WORD = re.compile(rf"(?:{_MONTHS_AND_DAYS.lower()})s?")  # a question term (folded)
 
 
 def _claim_gaps(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,
