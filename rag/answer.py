@@ -777,8 +777,9 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
     other = _other_values(info, stating[0], snap) if stating else []
     if other:
         best = stating[0]
-        decision.verdict = "no"
-        decision.reason = f"the sentence gives another value where the question says {other[0]!r}"
+        bound = bound_verdict(info.text, best.sentence.text)
+        decision.verdict = bound[0] if bound else "no"
+        decision.reason = bound[1] if bound else f"the sentence gives another value where the question says {other[0]!r}"
         decision.chosen = [best]
         decision.confidence = best.lexical
     elif stating and gaps[id(stating[0])]:
@@ -826,6 +827,37 @@ def _other_values(info: QuestionInfo, evidence: Evidence, snap: Snapshot) -> lis
     missing = [t.word for t in asked if t.stem not in said]
     text = evidence.sentence.text  # a month named in it counts as a value ("May", not the verb "may")
     return missing if re.search(r"\d", text) or _CALENDAR.search(text.title() if text.isupper() else text) else []
+
+
+# a bound a sentence sets on a quantity ("at least 16 years", "up to 25 kg") → how a value compares with it
+_BOUNDS = {"at least": (1, True), "no less than": (1, True), "a minimum of": (1, True), "minimum of": (1, True),
+           "more than": (1, False), "over": (1, False), "above": (1, False), "older than": (1, False),
+           "at most": (-1, True), "up to": (-1, True), "no more than": (-1, True), "a maximum of": (-1, True),
+           "maximum of": (-1, True), "less than": (-1, False), "under": (-1, False), "below": (-1, False),
+           "younger than": (-1, False)}
+_MEASURE = r"(?<![\d,.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*-?\s*([a-z]+)"  # a number and the word after it
+_BOUND = re.compile(r"\b(" + "|".join(sorted(_BOUNDS, key=len, reverse=True)) + r")\s+" + _MEASURE)
+
+
+def bound_verdict(question: str, sentence: str) -> tuple[str, str] | None:
+    """"Can a 15-year-old hire a bike?" of "You need to be at least 16 years old": a value the question
+    names, against a bound the sentence sets on the same unit, gives the verdict ("no": 15 is not at least
+    16). None when no bound of the question's units is there, or the sentence is negated."""
+    said = fold(sentence)
+    if _NEGATION.search(said):
+        return None
+    asked = [(float(n.replace(",", "")), stem(u)) for n, u in re.findall(_MEASURE, fold(question))]
+    for phrase, limit, unit in _BOUND.findall(said):
+        direction, inclusive = _BOUNDS[phrase]
+        for value, asked_unit in asked:
+            if asked_unit != stem(unit):
+                continue
+            gap = (value - float(limit.replace(",", ""))) * direction
+            holds = gap > 0 or (inclusive and gap == 0)
+            return ("yes" if holds else "no",
+                    f"the sentence sets {phrase} {limit} {unit}, which {'includes' if holds else 'excludes'} "
+                    f"{value:g}")
+    return None
 
 
 def _said_of_the_verb(term: Term, info: QuestionInfo) -> bool:

@@ -305,3 +305,18 @@ def test_a_choice_offers_values_or_names(question, offered):
     assert [value for value, _ in found] == offered
     for value, claim in found:  # each claim is the question with that value alone
         assert value in claim and " or " not in claim
+
+
+@pytest.mark.parametrize("question, sentence, verdict", [
+    ("Can a 15-year-old hire a bike?", "You need to be at least 16 years old to hire a bike.", "no"),
+    ("Can a 17-year-old hire a bike?", "You need to be at least 16 years old to hire a bike.", "yes"),
+    ("Can the rack carry 1,500 kg?", "The rack holds up to 2,000 kg.", "yes"),
+    ("Is the crossing 30 minutes?", "Crossings take under 25 minutes.", "no"),
+    ("Can the rack carry 30 kg?", "The rack does not hold more than 25 kg.", None),  # negated: not read
+    ("Can the rack carry 30 kg?", "The rack holds up to 25 litres.", None),  # another unit
+])
+def test_a_bound_in_the_sentence_decides_a_yes_no_about_a_value(question, sentence, verdict):
+    from rag.answer import bound_verdict
+
+    found = bound_verdict(question, sentence)
+    assert (found[0] if found else None) == verdict
