@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 
+from sourcechat.contracts import CELL_LABEL
+
 _ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _SEPARATOR_CELL = re.compile(r"^\s*:?-{2,}:?\s*$")
 _GAP = re.compile(r"\S(?: {3,}|\t+)(?=\S)")  # a run of 3+ spaces between two cells of a layout line
-_LABEL = re.compile(r"^[^:|]{1,60}: ")
 
 
 def _cells(line: str) -> list[str] | None:
@@ -87,7 +88,7 @@ def _label_block(block: list[str], carried: list[str] | None = None) -> tuple[li
         if len(row) != len(header) or _separator(row):
             out.append(line)
             continue
-        cells = [f"{h}: {c}" if h and c and not _LABEL.match(c) else c for h, c in zip(header, row)]
+        cells = [f"{h}: {c}" if h and c and not CELL_LABEL.match(c) else c for h, c in zip(header, row)]
         out.append("| " + " | ".join(cells) + " |")
     return out, header
 
@@ -117,25 +118,21 @@ def _layout_tables(layout: str) -> list[list[list[str]]]:
     return tables
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
 def splice_pdf_tables(plain: str, layout: str) -> str:
     """`plain` with each table of `layout` put back as "|" rows where a run of whole plain lines holds exactly
     its cells' words in order; anything that does not match exactly is left as it was."""
     lines = plain.split("\n")
     for table in _layout_tables(layout):
-        wanted = [w for row in table for cell in row for w in _words(cell)]
+        wanted = [w for row in table for cell in row for w in cell.split()]
         if not wanted:
             continue
         for first in range(len(lines)):
-            if not lines[first].strip() or _words(lines[first])[:1] != wanted[:1]:
+            if not lines[first].strip() or lines[first].split()[:1] != wanted[:1]:
                 continue
             got: list[str] = []
             last = first
             while last < len(lines) and len(got) < len(wanted):
-                got.extend(_words(lines[last]))
+                got.extend(lines[last].split())
                 last += 1
             if got == wanted:
                 rows = ["| " + " | ".join(row) + " |" for row in table]

@@ -877,10 +877,9 @@ def _said_of_the_verb(term: Term, info: QuestionInfo) -> bool:
     return True
 
 
-_MONTHS_AND_DAYS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
-                    "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday")
-_CALENDAR = re.compile(rf"\b(?:{_MONTHS_AND_DAYS})s?\b")  # as written: capitalised
-_CALENDAR_WORD = re.compile(rf"(?:{_MONTHS_AND_DAYS.lower()})s?")  # a question term (folded)
+_MONTHS_AND_DAYS = [*_MONTH_NUMBER, "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_CALENDAR = re.compile(rf"\b(?:{'|'.join(w.capitalize() for w in _MONTHS_AND_DAYS)})s?\b")  # as written: capitalised
+_CALENDAR_WORD = re.compile(rf"(?:{'|'.join(_MONTHS_AND_DAYS)})s?")  # a question term (folded)
 
 
 def _claim_gaps(info: QuestionInfo, evidence: Evidence, snap: Snapshot, cache: VectorCache,

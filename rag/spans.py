@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from rag.kinds import DATE, DURATION, KINDS, NAME, NUMBER, ORG, PERSON, PHRASE, PLACE, TIME, VALUE_KINDS, WORK
 from rag.text import parse
+from sourcechat.contracts import CELL_LABEL
 
 _INFOBOX = re.compile(r"^\s*[-*•]?\s*([A-Za-z][\w ()/]{1,40}?)\s*(?::|\|)\s+(.+)$")
 _LIST_PAIR = re.compile(r"^\s*[-*•]\s*([A-Z][\w .()/'’]{1,40}?)\s+[–—]\s+(.+)$")  # "- Brandon Blatz – mixing"
@@ -161,9 +162,6 @@ def _layout(sentence: str) -> list[Span]:
     return found
 
 
-_CELL_LABEL = re.compile(r"^([^:|]{1,60}): ")  # a table cell written with its column's name (ingest/tables.py)
-
-
 def _cells(sentence: str) -> list[tuple[str | None, int, int]]:
     """The cells of a table row as (column name, value start, value end); the name is None where the
     row does not carry one."""
@@ -175,7 +173,7 @@ def _cells(sentence: str) -> list[tuple[str | None, int, int]]:
         if cell.strip() and not re.fullmatch(r"[\s:-]+", cell):
             start = offset + (len(cell) - len(cell.lstrip()))
             text = cell.strip()
-            label = _CELL_LABEL.match(text)
+            label = CELL_LABEL.match(text)  # a cell written with its column's name
             key = label.group(1) if label and len(text) > label.end() else None
             skip = label.end() if label is not None and key else 0
             out.append((key, start + skip, start + len(text)))

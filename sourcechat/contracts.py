@@ -1,6 +1,7 @@
 """The contracts between the layers, defined once: what ingest writes with each chunk (`ChunkMeta`), what a
 retrieved chunk carries (`Retrieved`), and the answer every answerer returns (`Answer`, with `Citation`s):
-the `ask --json` shape that the CLI prints, the chat renders and the eval scores.
+the `ask --json` shape that the CLI prints, the chat renders and the eval scores; and how a table row's cell
+names its column in an article's text (`CELL_LABEL`), which ingest writes and the answerer reads.
 
 Chroma stores flat scalar metadata and LangChain passes metadata as a dict, so the models convert at those
 two borders (`to_chroma` / `from_chroma`, `Retrieved.of`) and nothing else reads the dicts by key.
@@ -9,6 +10,7 @@ two borders (`to_chroma` / `from_chroma`, `Retrieved.of`) and nothing else reads
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -156,3 +158,8 @@ class Answer(BaseModel):
 
 _GENERATION_FIELDS = ("answerer", "generated", "fallback", "verification", "tokens", "tokens_per_s", "generation_ms",
                       "first_token_ms")
+
+
+# A table row in an article's text (ingest writes it, rag reads it): "| Name: value | Name: value |", each cell
+# led by its column's name (ingest/tables.py). Group 1 is the name.
+CELL_LABEL = re.compile(r"^([^:|]{1,60}): ")
