@@ -30,7 +30,20 @@ from rag.evidence import (
     uncovered_terms,
 )
 from rag.index import Snapshot
-from rag.kinds import CHOICE, DATE, FACTUAL, KINDS, NAME, NUMBER_WORDS, PHRASE, SUMMARIZE, VALUE_KINDS, YESNO, form_named
+from rag.kinds import (
+    CHOICE,
+    DATE,
+    FACTUAL,
+    KINDS,
+    NAME,
+    NUMBER_WORDS,
+    PHRASE,
+    SUMMARIZE,
+    VALUE_KINDS,
+    YESNO,
+    form_named,
+    measures_agree,
+)
 from rag.question import QuestionInfo, Term, analyse
 from rag.spans import Span, infobox_key, is_headline, spans, table_cell, value_key
 from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
@@ -299,8 +312,8 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         kind = max(kind, 0.8)  # "Larrabee Studios" when asked which studio: it names its own kind
     if span.kind == DATE and not re.search(r"\d|" + _MONTH_WORDS, fold(span.text)):
         kind *= 0.5  # "earlier this week", "the following year": a date relative to an unknown now
-    if kind <= 0.0:
-        return None
+    if kind <= 0.0 or not measures_agree(info.text, info.focus, span.kind, span.text):
+        return None  # the wrong kind, or a value of another dimension ("600 metres" for "how many desks")
     if info.typed and span.kind == PHRASE:
         return None  # strict: a typed question never takes a bare noun phrase
     if info.names_a_proper and span.kind == PHRASE:
@@ -553,7 +566,7 @@ def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, 
             features = _span_features(span, item, info, doc, anchors, topic, relation, per_sentence, alignment)
             if features is None:
                 continue
-            answer = span.text
+            answer = " ".join(span.text.split())  # a value wrapped across lines ("£74\nmillion") reads as one
             if span.kind in {"PERSON", NAME, "ORG"}:
                 answer = full_name(answer, snap.articles[item.sentence.source].text)
             out.append(Candidate(span, item, features, answer))
@@ -913,8 +926,10 @@ def _qualifies_another(term: Term, info: QuestionInfo, evidence: Evidence) -> bo
     # a title is parsed lower-cased: in Title Case its adjectives are tagged as names
     uses = [t for text in (evidence.context, evidence.title.lower()) for t in parse_syntax(text)
             if t.pos_ == "ADJ" and stem(fold(t.text)) == term.stem]
-    return bool(uses) and all(t.dep_ == "amod" and stem(fold(t.head.text)) != stem(fold(asked.head.text))
-                              for t in uses)
+    # an "amod" whose head is no noun ("under 12 travel free": *free* on "under") is a misparse, not a use
+    # of the adjective for another thing
+    return bool(uses) and all(t.dep_ == "amod" and t.head.pos_ in {"NOUN", "PROPN"}
+                              and stem(fold(t.head.text)) != stem(fold(asked.head.text)) for t in uses)
 
 
 def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidence: list[Evidence]) -> str | None:

@@ -13,6 +13,7 @@ Two registries, one entry per line, so a newcomer changes behaviour by editing a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # --- reply forms ------------------------------------------------------------------------------------
@@ -177,3 +178,72 @@ WH_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # A focus noun counts as a kind's when its embedding is at least this similar to one of the prototypes.
 FOCUS_SIMILARITY = 0.52
 FOCUS_MARGIN = 0.06  # ...and this much more similar than to any other kind's
+
+# --- what a value measures -------------------------------------------------------------------------
+# A value with a unit measures one dimension ("600 metres" a length, "£2.6 million" money). The noun a
+# how-many/how-much question measures ("how many *desks*", "how much *money*") names a dimension too, or none
+# (a count of things). A value of another dimension never answers it: "how many desks" is not "600 metres",
+# "how much money" not "11,400 hours", "how many crew members" not "£2.6 million". A bare number (no unit)
+# is left to the ranker.
+UNITS: dict[str, tuple[str, ...]] = {
+    "time": ("second", "sec", "minute", "min", "hour", "hr", "day", "week", "month", "year", "decade", "century",
+             "centuries", "time", "duration"),
+    "length": ("km", "kilometre", "kilometer", "mile", "metre", "meter", "m", "cm", "mm", "feet", "foot", "ft",
+               "inch", "inches", "distance"),
+    "mass": ("kg", "kilogram", "g", "gram", "tonne", "ton", "lb", "lbs", "pound-weight", "weight"),
+    "volume": ("litre", "liter", "ml", "gallon", "volume"),
+    "area": ("hectare", "acre", "square", "area"),
+    "money": ("money", "cash", "dollar", "euro", "pound", "yen", "cost", "price", "funding", "fee", "budget",
+              "revenue", "profit", "salary", "income", "investment", "spending"),
+    "percent": ("percent", "percentage", "per cent", "proportion", "share"),
+}
+_DIMENSION_OF_KIND = {MONEY: "money", PERCENT: "percent", DURATION: "time"}
+
+
+def unit_dimension(word: str) -> str | None:
+    """The dimension a unit word measures ("metres": length), or None."""
+    w = word.lower().rstrip(".")
+    for dim, words in UNITS.items():
+        if any(w == u or w == u + "s" or w == u + "es" for u in words):
+            return dim
+    return None
+
+
+def value_dimension(kind: str, text: str) -> str | None:
+    """What a value span measures: its kind's dimension (money, a percentage, a duration), or the unit word
+    it ends with ("600 metres": length); None for a bare number."""
+    if kind in _DIMENSION_OF_KIND:
+        return _DIMENSION_OF_KIND[kind]
+    if kind == NUMBER:
+        words = text.split()
+        first = next((n for n, w in enumerate(words) if any(ch.isdigit() for ch in w)), None)
+        unit = [w for w in words[first + 1:] if w.lower() not in _SCALE_WORDS] if first is not None else []
+        if unit:
+            return unit_dimension(unit[0])
+    return None
+
+
+_SCALE_WORDS = frozenset({"million", "billion", "trillion", "thousand", "bn", "m", "k"})
+
+
+def measured_dimension(question: str, focus: str | None) -> str | None:
+    """The dimension a how-many/how-much question measures: the focus noun's ("how many *hours*": time; "how
+    much *money*": money), or "count" for how many of a noun that is no unit ("how many *desks*"); None when
+    the question does not say (how much of a substance: "how much *water*")."""
+    if not focus or not re.search(r"\bhow (many|much)\b", question.lower()):
+        return None
+    dim = unit_dimension(focus)
+    if dim == "length" and re.search(r"\bsquare\b", question.lower()):
+        return "area"  # "how many square kilometres"
+    if dim:
+        return dim
+    return "count" if re.search(r"\bhow many\b", question.lower()) else None
+
+
+def measures_agree(question: str, focus: str | None, kind: str, text: str) -> bool:
+    """False when the value measures another dimension than the question asks for (see UNITS)."""
+    asked = measured_dimension(question, focus)
+    if asked is None or kind not in VALUE_KINDS:
+        return True
+    said = value_dimension(kind, text)
+    return said is None or said == asked

@@ -117,6 +117,16 @@ def nlp():
 _doc_cache: LRU[str, object] = LRU(20_000)  # parses of sentences and questions
 
 
+def _unwrapped(text: str) -> str:
+    """The text as the tagger should read it: a hard-wrapped line break is a space ("Caldwell &\\nPrentiss
+    Engineering" is one name; spaCy reads a newline as a token of its own, which ends entities and noun
+    chunks). One character for one, so every offset into the Doc is still an offset into `text`."""
+    return text.translate(_LINE_BREAKS)
+
+
+_LINE_BREAKS = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+
+
 def parse(text: str):
     """A spaCy Doc, cached (bounded LRU): evidence sentences recur across questions."""
     return parse_many([text])[0]
@@ -134,7 +144,7 @@ def parse_syntax(text: str):
         return found[text]
     pipeline = nlp()
     with _nlp_lock:
-        doc = pipeline(text, disable=["ner"])
+        doc = pipeline(_unwrapped(text), disable=["ner"])
     _syntax_cache.put_many([(text, doc)])
     return doc
 
@@ -147,7 +157,7 @@ def parse_many(texts: list[str]) -> list:
     if missing:
         pipeline = nlp()
         with _nlp_lock:  # spaCy pipelines are not documented as thread-safe
-            docs = list(pipeline.pipe(missing, batch_size=64))
+            docs = list(pipeline.pipe([_unwrapped(t) for t in missing], batch_size=64))
         found.update(zip(missing, docs))
         _doc_cache.put_many(zip(missing, docs))
     return [found[t] for t in texts]

@@ -59,6 +59,16 @@ def test_numbers_money_times_and_ranges_stay_whole(ferry_assistant, question, ex
     assert result["confidence"] >= 0.5 and result["citations"][0]["source"] == STORY
 
 
+def test_a_wrapped_name_and_a_count_of_the_asked_thing(ferry_assistant):
+    """"Harlow &\\nPeck Joinery" is one name though the line breaks inside it; "how many seats" is answered
+    with the count of seats, never with "150 metres", a value of another dimension in the same sentence."""
+    result = ferry_assistant.ask("Which firm fitted out the waiting room of the new pier?")
+    assert result["answer"] == "Harlow & Peck Joinery", result["text"]
+    result = ferry_assistant.ask("How many seats does the waiting room have?")
+    assert "150" not in result["answer"], result["text"]
+    assert result["answer"] in {"40", ""} and "40 seats" in result["text"], result["text"]
+
+
 def test_money_span_is_whole(ferry_assistant):
     from rag.spans import spans
 

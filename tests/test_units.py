@@ -320,3 +320,30 @@ def test_a_bound_in_the_sentence_decides_a_yes_no_about_a_value(question, senten
 
     found = bound_verdict(question, sentence)
     assert (found[0] if found else None) == verdict
+
+
+@pytest.mark.parametrize("question,focus,kind,text,agrees", [
+    ("How many desks will the library have?", "desks", NUMBER, "roughly 600 metres", False),  # a count, not a length
+    ("How many desks will the library have?", "desks", NUMBER, "60", True),
+    ("How many crew members work aboard?", "crew", MONEY, "£2.6 million", False),
+    ("How much money did the trust give?", "money", DURATION, "11,400 hours", False),
+    ("How much money did the trust give?", "money", MONEY, "$1.2 million", True),
+    ("How many hours did volunteers give?", "hours", NUMBER, "combined 11,400 hours", True),
+    ("How many square kilometres does it cover?", "kilometres", NUMBER, "1,850 square kilometres", True),
+    ("How much water can it treat?", "water", NUMBER, "6.5 million gallons", True),  # a substance: any measure
+    ("What is the capacity of the pack?", "capacity", NUMBER, "48 liters", True),  # not a how-many question
+])
+def test_a_value_of_another_dimension_does_not_answer_how_many(question, focus, kind, text, agrees):
+    from rag.kinds import measures_agree
+
+    assert measures_agree(question, focus, kind, text) is agrees
+
+
+def test_a_name_wrapped_across_a_line_is_one_span():
+    """spaCy reads a newline as a token of its own; a hard-wrapped name is still one name, and the offsets
+    still point into the sentence as written."""
+    sentence = "Its waiting room, fitted out by Harlow &\nPeck Joinery, has 40 seats."
+    found = {s.text: s for s in spans(sentence)}
+    assert "Harlow & Peck Joinery" in found
+    span = found["Harlow & Peck Joinery"]
+    assert sentence[span.start:span.end] == "Harlow &\nPeck Joinery"
