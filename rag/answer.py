@@ -44,7 +44,7 @@ from rag.kinds import (
     form_named,
     measures_agree,
 )
-from rag.question import QuestionInfo, Term, analyse
+from rag.question import QuestionInfo, Term, analyse, summary_aspect
 from rag.spans import Span, infobox_key, is_headline, spans, table_cell, value_key
 from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
 from sourcechat.settings import Settings
@@ -990,14 +990,24 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     vectors = cache.vectors([s.text for s in sentences])
     centre = vectors.mean(axis=0)
     centre /= np.linalg.norm(centre) or 1.0
-    scores = vectors @ centre + np.array([0.08 if n < 3 else 0.0 for n in range(len(sentences))])
+    lead = np.array([0.08 if n < 3 else 0.0 for n in range(len(sentences))])
+    aspect = summary_aspect(info.text, article.title)
+    if aspect:  # "summarize *how the renovation is paid for*": the sentences about that, not only the gist
+        naming = set(content_stems(article.title))  # every sentence is about the title's subject: not a cue
+        query = " ".join(w for w in aspect.split() if stem(fold(w)) not in naming) or aspect
+        scores = vectors @ cache.vectors([query])[0] + SUMMARY_CENTRALITY * (vectors @ centre) + lead
+    else:
+        scores = vectors @ centre + lead
     top = sorted(np.argsort(-scores)[:size])
     decision.chosen = [Evidence(sentences[i], article.title, sentences[i].text, float(scores[i]), 0.0, 1, float(scores[i]))
                        for i in top]
     decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
     decision.confidence = 1.0
-    decision.reason = f"summary of {source}"
+    decision.reason = f"summary of {source}" + (f", on “{aspect}”" if aspect else "")
     return decision
+
+
+SUMMARY_CENTRALITY = 0.5  # a summary of one aspect: the weight of a sentence's centrality beside its relevance
 
 
 def decide_choice(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,

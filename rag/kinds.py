@@ -60,6 +60,15 @@ FORMS: tuple[Form, ...] = (
 )
 
 
+# What a summary request may name as its object without asking about one aspect of it: "summarize the
+# *essay* that...", "an overview of the encyclopedia *entry*" (against "summarize the *results* of the trial").
+DOCUMENT_NOUNS = frozenset({
+    "article", "story", "essay", "review", "report", "guide", "entry", "explainer", "update", "piece", "post",
+    "page", "document", "notice", "release", "faq", "interview", "profile", "feature", "column", "editorial",
+    "text", "paper", "letter", "statement", "announcement", "coverage", "write-up", "source", "sources",
+})
+
+
 def form_named(name: str) -> Form:
     return next(f for f in FORMS if f.name == name)
 

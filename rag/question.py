@@ -12,8 +12,23 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from rag.kinds import ANY, CHOICE, FACTUAL, FOCUS_MARGIN, FOCUS_SIMILARITY, FORMS, KINDS, VALUE_KINDS, WH_CUES, YESNO, Form
-from rag.text import QUESTION_WORDS, STOPWORDS, fold, parse_syntax, stem, words
+from rag.kinds import (
+    ANY,
+    CHOICE,
+    DOCUMENT_NOUNS,
+    FACTUAL,
+    FOCUS_MARGIN,
+    FOCUS_SIMILARITY,
+    FORMS,
+    KINDS,
+    SUMMARIZE,
+    VALUE_KINDS,
+    WH_CUES,
+    YESNO,
+    Form,
+    form_named,
+)
+from rag.text import QUESTION_WORDS, STOPWORDS, content_stems, fold, parse_syntax, stem, words
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
 _TYPE_WORDS = set("""year date day month decade time number position rank place many much long name called
@@ -83,6 +98,31 @@ class QuestionInfo:
 
 
 Similarity = Callable[[str, list[str]], list[float]]  # word, prototypes → cosine similarities
+
+
+def summary_aspect(question: str, title: str) -> str | None:
+    """What a summary request asks about when it asks about one aspect of the article rather than the whole:
+    a wh-clause ("summarize *how the renovation is being paid for*") or an object whose head noun is neither
+    a kind of document ("the *essay* that...") nor a word of the article's title ("the 2025 Port Orrin
+    *Marathon*"): "the *disruption* the eruption caused to travel", "the *results* of the trial". None for a
+    request for the whole article."""
+    q = fold(question).strip().rstrip("?.! ")
+    cue = next((m for c in form_named(SUMMARIZE).cues if (m := re.search(c, q))), None)
+    rest = re.sub(r"^\W*(?:of|on|about|for)?\s*", "", q[cue.end():] if cue else q)
+    if not rest or re.match(r"[\"“']", rest):
+        return None  # nothing further, or a quoted title
+    if re.match(r"(how|what|why|where|when|who|which)\b", rest):
+        return rest
+    chunks = list(parse_syntax(rest).noun_chunks)  # the object's head: its first noun phrase's
+    if not chunks:
+        return None
+    root = chunks[0].root
+    naming = set(content_stems(title))
+    if re.search(rf"\b{re.escape(root.text[:1].upper() + root.text[1:])}\b", question):
+        return None  # a name ("the Wayfarer *Atlas* guide"), not an aspect
+    if root.lemma_ in DOCUMENT_NOUNS or fold(root.text) in DOCUMENT_NOUNS or stem(fold(root.text)) in naming:
+        return None
+    return rest
 
 
 def question_form(question: str) -> Form:

@@ -131,6 +131,25 @@ def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_ass
     assert all(c["quote"].rstrip()[-1] in ".!?" for c in result["citations"])  # sentences, not headings
 
 
+def test_a_summary_of_one_aspect_gives_the_sentences_about_it(ferry_assistant):
+    """"Summarize the ferry's new pier" asks about one aspect: the summary holds the sentences on it, which a
+    summary of the whole story leaves out; a request for the whole article names no aspect."""
+    from rag.question import summary_aspect
+
+    whole = ferry_assistant.ask("Summarize the Lakeside ferry refit article")
+    assert not any("pier" in c["quote"] or "corrosion" in c["quote"] for c in whole["citations"]), whole["text"]
+    pier = ferry_assistant.ask("Summarize the Lakeside ferry's new pier.")
+    assert pier["kind"] == "summarize" and {c["source"] for c in pier["citations"]} == {STORY}
+    assert any("new steel pier" in c["quote"] for c in pier["citations"]), pier["text"]
+    why = ferry_assistant.ask("Summarize why the Lakeside ferry refit took so long.")
+    assert any("corrosion in the hull" in c["quote"] for c in why["citations"]), why["text"]
+    assert summary_aspect("Summarize how the Aurelia's refit was paid for.", "Lakeside ferry returns") == \
+        "how the aurelia's refit was paid for"
+    assert summary_aspect("Summarize the Lakeside ferry refit article", "Lakeside ferry returns") is None
+    assert summary_aspect("Give me an overview of the encyclopedia entry on the song", "We Cry Together") is None
+    assert summary_aspect("Summarize the results of the trial", "Migraine pill trial") == "the results of the trial"
+
+
 @pytest.mark.parametrize("question,answer,needle", [
     ("Did the Aurelia return to service in 2023 or 2024?", "2024", "4 June 2024"),
     ("Does a crossing take 25 or 40 minutes?", "25", "Crossing time: 25 minutes"),
