@@ -933,7 +933,14 @@ def _qualifies_another(term: Term, info: QuestionInfo, evidence: Evidence) -> bo
 
 
 def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidence: list[Evidence]) -> str | None:
-    """The article a summary request names: the title sharing most of its words, else the best evidence's."""
+    """The article a summary request names: the one holding a passage it quotes ("the essay that calls it
+    \"less of a song and more of a home invasion\""); else the title sharing most of its words; else the best
+    evidence's."""
+    near = list(dict.fromkeys(e.sentence.source for e in evidence))  # a quoted passage's words are searched for
+    for quoted in re.findall(r"[\"“]([^\"”]{12,200})[\"”]", info.text):
+        holding = [source for source in near if fold(quoted) in snap.folded_text(source)]
+        if len(holding) == 1:
+            return holding[0]
     words = info.stems - snap.topic
     best, best_score = None, 0.0
     titles = list(snap.articles.values())

@@ -150,6 +150,13 @@ def test_a_summary_of_one_aspect_gives_the_sentences_about_it(ferry_assistant):
     assert summary_aspect("Summarize the results of the trial", "Migraine pill trial") == "the results of the trial"
 
 
+def test_a_summary_request_quoting_an_article_summarises_that_article(ferry_assistant):
+    """The request's words fit the story's title best, but it quotes the letter: the quote names the article."""
+    result = ferry_assistant.ask('Summarize the Lakeside ferry refit article that says "far more than the town was '
+                                 'promised".')
+    assert result["kind"] == "summarize" and {c["source"] for c in result["citations"]} == {LETTER}, result["text"]
+
+
 @pytest.mark.parametrize("question,answer,needle", [
     ("Did the Aurelia return to service in 2023 or 2024?", "2024", "4 June 2024"),
     ("Does a crossing take 25 or 40 minutes?", "25", "Crossing time: 25 minutes"),
