@@ -90,3 +90,36 @@ def test_fitted_weights_cover_every_feature_and_shares_are_probabilities():
     weights = feature_weights()
     assert set(weights) == set(FEATURES)
     assert answer_share([], "x") == 0.0
+
+
+def _scored(answer: str, score: float):
+    from rag.answer import Candidate
+
+    c = Candidate(span=None, evidence=None, features={}, answer=answer)  # type: ignore[arg-type]
+    c.__dict__["score"] = score  # the cached property, set: the share reads only scores and answers
+    return c
+
+
+def test_a_lone_weak_candidate_does_not_hold_all_the_probability():
+    """"None of these spans" has a score of its own (NULL_SCORE): a lone candidate had a share of 1.0 however
+    weak it was, and lone winners were shown as sure and wrong 6 times in 16 on the sets never tuned on."""
+    from rag.answer import NULL_SCORE
+
+    assert answer_share([_scored("two", NULL_SCORE - 2)], "two") < 0.2
+    assert answer_share([_scored("Dante", NULL_SCORE + 4)], "Dante") > 0.95
+    shares = [answer_share([_scored("a", 12.0), _scored("b", 11.0), _scored("a", 9.0)], x) for x in ("a", "b")]
+    assert 0 < sum(shares) < 1 and shares[0] > shares[1]  # the rest goes to "none of them"
+
+
+def test_confidence_is_calibrated_on_folds_that_split_by_article():
+    """A ranker fitted on an article's other questions learns its layout: held-out folds are whole articles."""
+    from eval.calibrate import article_folds
+
+    questions = [{"sources": [a]} for a in "AAAAABBBCCD"] + [{"sources": []}, {}]
+    folds = article_folds(questions, 3)
+    by_article: dict[str, set[int]] = {}
+    for q, k in zip(questions, folds):
+        if q.get("sources"):
+            by_article.setdefault(q["sources"][0], set()).add(k)
+    assert all(len(ks) == 1 for ks in by_article.values())
+    assert len({next(iter(ks)) for ks in by_article.values()}) == 3  # the articles spread over the folds
