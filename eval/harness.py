@@ -19,9 +19,12 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # sessions from the text alone (never shown the answerer), after dev and test had been used: reported, never tuned on.
 # fresh3: four more articles (a PDF notice with a table, a hard-wrapped Markdown FAQ, a news page with site
 # chrome, a plain-text press release) and 116 questions, written the same way on 2026-12-03, scored once before
-# any change aimed at them.
+# any change aimed at them. fresh4: four more (a hard-wrapped Markdown story with lists, a news page with a
+# table and a sidebar of teasers, a press-briefing transcript with a key-facts block, a one-paragraph-per-line
+# Markdown guide with a table and question headings) and 123 questions, written the same way in the second
+# session of 2026-12-03, after its changes, and scored against both its start and its end.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
-          "fresh3": EVAL_DIR / "fresh3.jsonl",
+          "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
