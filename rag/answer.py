@@ -33,6 +33,7 @@ from rag.index import Snapshot
 from rag.kinds import (
     CHOICE,
     DATE,
+    DESCRIBE,
     FACTUAL,
     KINDS,
     NAME,
@@ -1059,7 +1060,35 @@ def decide_choice(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
 
 _PREPOSITION = re.compile(r"^(?:in|on|at|by|for|from|to|with|during|until|before|after)\s+", re.I)
 
-DECIDERS = {FACTUAL: decide_factual, YESNO: decide_yesno, SUMMARIZE: decide_summary, CHOICE: decide_choice}
+def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
+                    settings: Settings, size: int = 3) -> Decision:
+    """"Describe the mosaic", "what happens at the end": the sentences `decide_sentences` picks (the best one and
+    what follows it), and, while there is room for `size`, the article's other sentences closest in meaning to
+    what is asked (its title's words left out: every sentence shares them), in article order."""
+    decision = decide_sentences(info, evidence, snap, cache, settings)
+    if decision.outcome != "sentences" or not decision.chosen or len(decision.chosen) >= size:
+        return decision
+    best = decision.chosen[0]
+    article = snap.articles[best.sentence.source]
+    taken = {(e.sentence.source, e.sentence.start) for e in decision.chosen}
+    sentences = [x for x in article.sentences[:300] if len(x.text) >= 40 and _is_prose(x.text)
+                 and (x.source, x.start) not in taken]
+    if not sentences:
+        return decision
+    asked = re.sub(r"^\W*(describe|explain|tell me about|outline)\b", "", fold(info.text)).strip()
+    naming = set(content_stems(article.title))
+    query = " ".join(w for w in asked.split() if stem(w) not in naming) or asked
+    relevance = cache.vectors([x.text for x in sentences]) @ cache.vectors([query])[0]
+    extra = [sentences[i] for i in np.argsort(-relevance)[:size - len(decision.chosen)]]
+    added = [Evidence(x, article.title, x.text, best.dense, best.lexical, best.chunk_rank, best.score) for x in extra]
+    decision.chosen = sorted(decision.chosen + added, key=lambda e: (e.sentence.source != best.sentence.source,
+                                                                      e.sentence.start))
+    decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
+    return decision
+
+
+DECIDERS = {FACTUAL: decide_factual, YESNO: decide_yesno, SUMMARIZE: decide_summary, CHOICE: decide_choice,
+            DESCRIBE: decide_describe}
 
 
 def decide(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,

@@ -150,6 +150,17 @@ def test_a_summary_of_one_aspect_gives_the_sentences_about_it(ferry_assistant):
     assert summary_aspect("Summarize the results of the trial", "Migraine pill trial") == "the results of the trial"
 
 
+def test_a_describe_request_gets_up_to_three_sentences_about_the_thing(ferry_assistant):
+    """"Describe the new pier": the best sentence and the one after it, then, while there is room, the story's
+    sentence closest in meaning to what is asked, all cited, in article order."""
+    result = ferry_assistant.ask("Describe the new pier at Osterby.")
+    assert result["kind"] == "describe" and not result["refused"] and len(result["citations"]) == 3, result["text"]
+    quotes = [c["quote"] for c in result["citations"]]
+    assert any("new steel pier" in q for q in quotes) and any("waiting room" in q for q in quotes), result["text"]
+    starts = [c["start"] for c in result["citations"]]
+    assert starts == sorted(starts) and {c["source"] for c in result["citations"]} == {STORY}
+
+
 def test_a_summary_request_quoting_an_article_summarises_that_article(ferry_assistant):
     """The request's words fit the story's title best, but it quotes the letter: the quote names the article."""
     result = ferry_assistant.ask('Summarize the Lakeside ferry refit article that says "far more than the town was '
