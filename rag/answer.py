@@ -35,6 +35,7 @@ from rag.kinds import (
     DATE,
     DESCRIBE,
     FACTUAL,
+    HOW,
     KINDS,
     NAME,
     NUMBER_WORDS,
@@ -1062,9 +1063,10 @@ _PREPOSITION = re.compile(r"^(?:in|on|at|by|for|from|to|with|during|until|before
 
 def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
                     settings: Settings, size: int = 3) -> Decision:
-    """"Describe the mosaic", "what happens at the end": the sentences `decide_sentences` picks (the best one and
-    what follows it), and, while there is room for `size`, the article's other sentences closest in meaning to
-    what is asked (its title's words left out: every sentence shares them), in article order."""
+    """"Describe the mosaic", "what happens at the end", "how are councils helping": a thing or a process told in
+    several sentences. The sentences `decide_sentences` picks (the best one and what follows it), and, while
+    there is room for `size`, the article's other sentences closest in meaning to what is asked (its title's
+    words left out: every sentence shares them), in article order."""
     decision = decide_sentences(info, evidence, snap, cache, settings)
     if decision.outcome != "sentences" or not decision.chosen or len(decision.chosen) >= size:
         return decision
@@ -1078,8 +1080,10 @@ def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot
     asked = re.sub(r"^\W*(describe|explain|tell me about|outline)\b", "", fold(info.text)).strip()
     naming = set(content_stems(article.title))
     query = " ".join(w for w in asked.split() if stem(w) not in naming) or asked
-    relevance = cache.vectors([x.text for x in sentences]) @ cache.vectors([query])[0]
-    extra = [sentences[i] for i in np.argsort(-relevance)[:size - len(decision.chosen)]]
+    q = cache.vectors([query])[0]
+    relevance = cache.vectors([x.text for x in sentences]) @ q
+    floor = SENTENCE_FLOOR * float(cache.vectors([best.sentence.text])[0] @ q)  # as close as the best, nearly
+    extra = [sentences[i] for i in np.argsort(-relevance)[:size - len(decision.chosen)] if relevance[i] >= floor]
     added = [Evidence(x, article.title, x.text, best.dense, best.lexical, best.chunk_rank, best.score) for x in extra]
     decision.chosen = sorted(decision.chosen + added, key=lambda e: (e.sentence.source != best.sentence.source,
                                                                       e.sentence.start))
@@ -1088,7 +1092,7 @@ def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot
 
 
 DECIDERS = {FACTUAL: decide_factual, YESNO: decide_yesno, SUMMARIZE: decide_summary, CHOICE: decide_choice,
-            DESCRIBE: decide_describe}
+            DESCRIBE: decide_describe, HOW: decide_describe}
 
 
 def decide(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
