@@ -775,8 +775,13 @@ def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapsho
     decision.chosen = chosen
     decision.outcome = "sentences"
     decision.confidence = max(0.0, min(1.0, ordered[0].score))
-    decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
+    decision.answer = _joined(decision.chosen)
     return decision
+
+
+def _joined(chosen: list[Evidence]) -> str:
+    """The chosen sentences as one paragraph, each on one line however the article wrapped it."""
+    return " ".join(" ".join(e.sentence.text.split()) for e in chosen)
 
 
 _NEGATION = re.compile(r"\b(not|never|no|none|neither|nor|without|n't|cannot|isn't|wasn't|aren't|weren't|didn't|"
@@ -1000,7 +1005,7 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         decision.outcome, decision.lacking = "refuse", unstated
         decision.reason = f"no article is about {' '.join(unstated)}: the closest, {source}, never mentions it"
         return decision
-    sentences = [s for s in article.sentences[:300] if len(s.text) >= 40 and _is_prose(s.text)]
+    sentences = _prose_sentences(article)
     if not sentences:
         sentences = article.sentences[:size]
     vectors = cache.vectors([s.text for s in sentences])
@@ -1009,21 +1014,33 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     lead = np.array([0.08 if n < 3 else 0.0 for n in range(len(sentences))])
     aspect = summary_aspect(info.text, article.title)
     if aspect:  # "summarize *how the renovation is paid for*": the sentences about that, not only the gist
-        naming = set(content_stems(article.title))  # every sentence is about the title's subject: not a cue
-        query = " ".join(w for w in aspect.split() if stem(fold(w)) not in naming) or aspect
-        scores = vectors @ cache.vectors([query])[0] + SUMMARY_CENTRALITY * (vectors @ centre) + lead
+        scores = vectors @ cache.vectors([_without_title(aspect, article.title)])[0] \
+            + SUMMARY_CENTRALITY * (vectors @ centre) + lead
     else:
         scores = vectors @ centre + lead
     top = sorted(np.argsort(-scores)[:size])
     decision.chosen = [Evidence(sentences[i], article.title, sentences[i].text, float(scores[i]), 0.0, 1, float(scores[i]))
                        for i in top]
-    decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
+    decision.answer = _joined(decision.chosen)
     decision.confidence = 1.0
     decision.reason = f"summary of {source}" + (f", on “{aspect}”" if aspect else "")
     return decision
 
 
 SUMMARY_CENTRALITY = 0.5  # a summary of one aspect: the weight of a sentence's centrality beside its relevance
+
+
+def _prose_sentences(article, limit: int = 300) -> list:
+    """An article's sentences of running text (40+ characters; no heading, list value or table row): what a
+    summary or a description is made of."""
+    return [x for x in article.sentences[:limit] if len(x.text) >= 40 and _is_prose(x.text)]
+
+
+def _without_title(asked: str, title: str) -> str:
+    """What is asked, to compare sentences with by meaning, without the article title's words: every sentence
+    of the article is about its title's subject, so those words tell none of them apart."""
+    naming = set(content_stems(title))
+    return " ".join(w for w in asked.split() if stem(fold(w)) not in naming) or asked
 
 
 def decide_choice(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
@@ -1061,6 +1078,7 @@ def decide_choice(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, 
 
 _PREPOSITION = re.compile(r"^(?:in|on|at|by|for|from|to|with|during|until|before|after)\s+", re.I)
 
+
 def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
                     settings: Settings, size: int = 3) -> Decision:
     """"Describe the mosaic", "what happens at the end", "how are councils helping": a thing or a process told in
@@ -1073,21 +1091,18 @@ def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot
     best = decision.chosen[0]
     article = snap.articles[best.sentence.source]
     taken = {(e.sentence.source, e.sentence.start) for e in decision.chosen}
-    sentences = [x for x in article.sentences[:300] if len(x.text) >= 40 and _is_prose(x.text)
-                 and (x.source, x.start) not in taken]
+    sentences = [x for x in _prose_sentences(article) if (x.source, x.start) not in taken]
     if not sentences:
         return decision
     asked = re.sub(r"^\W*(describe|explain|tell me about|outline)\b", "", fold(info.text)).strip()
-    naming = set(content_stems(article.title))
-    query = " ".join(w for w in asked.split() if stem(w) not in naming) or asked
-    q = cache.vectors([query])[0]
+    q = cache.vectors([_without_title(asked, article.title)])[0]
     relevance = cache.vectors([x.text for x in sentences]) @ q
     floor = SENTENCE_FLOOR * float(cache.vectors([best.sentence.text])[0] @ q)  # as close as the best, nearly
     extra = [sentences[i] for i in np.argsort(-relevance)[:size - len(decision.chosen)] if relevance[i] >= floor]
     added = [Evidence(x, article.title, x.text, best.dense, best.lexical, best.chunk_rank, best.score) for x in extra]
     decision.chosen = sorted(decision.chosen + added, key=lambda e: (e.sentence.source != best.sentence.source,
                                                                       e.sentence.start))
-    decision.answer = " ".join(" ".join(e.sentence.text.split()) for e in decision.chosen)
+    decision.answer = _joined(decision.chosen)
     return decision
 
 

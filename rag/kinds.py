@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # --- reply forms ------------------------------------------------------------------------------------
 
@@ -199,12 +200,12 @@ UNITS: dict[str, tuple[str, ...]] = {
              "centuries", "time", "duration"),
     "length": ("km", "kilometre", "kilometer", "mile", "metre", "meter", "m", "cm", "mm", "feet", "foot", "ft",
                "inch", "inches", "distance"),
-    "mass": ("kg", "kilogram", "g", "gram", "tonne", "ton", "lb", "lbs", "pound-weight", "weight"),
+    "mass": ("kg", "kilogram", "g", "gram", "tonne", "ton", "lb", "lbs", "weight"),
     "volume": ("litre", "liter", "ml", "gallon", "volume"),
     "area": ("hectare", "acre", "square", "area"),
     "money": ("money", "cash", "dollar", "euro", "pound", "yen", "cost", "price", "funding", "fee", "budget",
               "revenue", "profit", "salary", "income", "investment", "spending"),
-    "percent": ("percent", "percentage", "per cent", "proportion", "share"),
+    "percent": ("percent", "percentage", "proportion", "share"),
 }
 _DIMENSION_OF_KIND = {MONEY: "money", PERCENT: "percent", DURATION: "time"}
 
@@ -235,6 +236,7 @@ def value_dimension(kind: str, text: str) -> str | None:
 _SCALE_WORDS = frozenset({"million", "billion", "trillion", "thousand", "bn", "m", "k"})
 
 
+@lru_cache(maxsize=1024)  # asked of every candidate span of a question: read once per question
 def measured_dimension(question: str, focus: str | None) -> str | None:
     """The dimension a how-many/how-much question measures: the focus noun's ("how many *hours*": time; "how
     much *money*": money), or "count" for how many of a noun that is no unit ("how many *desks*"); None when
