@@ -705,13 +705,15 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
 
 
 def _passages(items: list[Evidence], limit: int = 3, floor: float = 0.75) -> list[Evidence]:
-    """Up to `limit` sentences, best first, skipping repeats; `floor`: share of the best score a sentence needs."""
+    """Up to `limit` sentences, best first, skipping repeats; `floor`: share of the best score a sentence needs.
+    A neighbour of a chosen sentence is no repeat: the reply quotes sentences, not their contexts, and the
+    answer is often the sentence after the one that matches the question best."""
     best = items[0].score if items else 0.0
     chosen: list[Evidence] = []
     for item in items:
         if len(chosen) == limit or item.score < floor * best:
             break
-        if any(item.sentence.text in c.context or c.sentence.text in item.sentence.text for c in chosen) \
+        if any(item.sentence.text in c.sentence.text or c.sentence.text in item.sentence.text for c in chosen) \
                 or _repeats(item, chosen):
             continue
         chosen.append(item)

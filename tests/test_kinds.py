@@ -212,6 +212,19 @@ def test_low_confidence_falls_back_to_passages(ferry):
     assert 0 < result["confidence"] < 0.999
 
 
+def test_the_passages_may_quote_a_sentence_next_to_one_already_quoted(ferry):
+    """The sentence after (or before) the best match is often the one that answers; it is no repeat of it.
+    It had been skipped because it lies within the shown sentence's context (its neighbours)."""
+    from rag import Assistant
+
+    strict = Assistant(ferry.model_copy(update={"min_confidence": 0.999}))
+    result = strict.ask("What drive replaced the diesel engines?")
+    quotes = [c["quote"] for c in result["citations"]]
+    assert result["answer"] == "" and len(quotes) == 3, quotes
+    assert quotes[0].startswith("Engineers replaced the diesel engines")
+    assert any(q.startswith("The yard found corrosion in the hull") for q in quotes[1:]), quotes
+
+
 def test_a_question_the_new_article_cannot_answer_is_not_answered_from_another(ferry_assistant):
     result = ferry_assistant.ask("Who captains the Lakeside ferry Aurelia?")
     assert result["answer"] == "", result["text"]
