@@ -29,7 +29,7 @@ from rag.evidence import (
     term_weight,
     uncovered_terms,
 )
-from rag.index import Snapshot
+from rag.index import Snapshot, is_section_heading
 from rag.kinds import (
     CHOICE,
     DATE,
@@ -633,7 +633,7 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         decision.lacking = lacking
         decision.reason = (f"no evidence covers {', '.join(repr(w) for w in lacking[:3])}" if lacking
                            else "no evidence sentence matches the question well enough")
-        decision.chosen = evidence[:3]
+        decision.chosen = _passages(evidence, snap, floor=0.0)
         return decision
     cands = score_candidates(info, items, snap, cache)
     if not cands:
@@ -641,7 +641,7 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         # the sources don't say it (on dev: 3 unanswerable questions in 5); an untyped one gets the passages
         decision.outcome = "refuse" if info.typed else "passages"
         decision.reason = f"the evidence holds no span of the expected kind ({', '.join(info.expects)})"
-        decision.chosen = _passages(items, floor=0.0)
+        decision.chosen = _passages(items, snap, floor=0.0)
         return decision
     winner = cands[0]
     others = _distinct(cands[1:], winner.answer)
@@ -685,13 +685,13 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         decision.reason = f"“{winner.answer}” and “{others[0].answer}” score alike: showing their sentences"
         decision.answer = ""
         ordered = [winner.evidence, others[0].evidence] + items
-        decision.chosen = _passages([e for n, e in enumerate(ordered) if e not in ordered[:n]], floor=0.0)
+        decision.chosen = _passages([e for n, e in enumerate(ordered) if e not in ordered[:n]], snap, floor=0.0)
     elif decision.confidence < thresholds.get("refuse_below", 0.0):
         decision.outcome = "refuse"
         decision.reason = (f"confidence {decision.confidence:.2f} is below {thresholds['refuse_below']:.2f}: "
                            "the evidence does not support an answer")
         decision.answer = ""
-        decision.chosen = items[:3]
+        decision.chosen = _passages(items, snap, floor=0.0)
     else:
         decision.outcome = "passages"
         decision.reason = (f"confidence {decision.confidence:.2f} is below {thresholds['min_confidence']:.2f}: "
@@ -700,24 +700,38 @@ def decide_factual(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
         # the sentences of the winner and of its close rivals first: when unsure which, show both
         rivals = [c.evidence for c in others[:2] if c.score >= winner.score - RIVAL_MARGIN]
         ordered = [winner.evidence] + rivals + items
-        decision.chosen = _passages([e for n, e in enumerate(ordered) if e not in ordered[:n]], floor=0.0)
+        decision.chosen = _passages([e for n, e in enumerate(ordered) if e not in ordered[:n]], snap, floor=0.0)
     return decision
 
 
-def _passages(items: list[Evidence], limit: int = 3, floor: float = 0.75) -> list[Evidence]:
+def _passages(items: list[Evidence], snap: Snapshot, limit: int = 3, floor: float = 0.75) -> list[Evidence]:
     """Up to `limit` sentences, best first, skipping repeats; `floor`: share of the best score a sentence needs.
     A neighbour of a chosen sentence is no repeat: the reply quotes sentences, not their contexts, and the
-    answer is often the sentence after the one that matches the question best."""
+    answer is often the sentence after the one that matches the question best. A section heading that
+    matches ("Opening hours", "Why the refit took so long") names what its section says: the section's
+    first sentence is quoted in its place."""
     best = items[0].score if items else 0.0
     chosen: list[Evidence] = []
     for item in items:
         if len(chosen) == limit or item.score < floor * best:
             break
+        item = _section_start(item, snap)
         if any(item.sentence.text in c.sentence.text or c.sentence.text in item.sentence.text for c in chosen) \
                 or _repeats(item, chosen):
             continue
         chosen.append(item)
     return chosen
+
+
+def _section_start(item: Evidence, snap: Snapshot) -> Evidence:
+    """The first sentence under a section heading, as evidence with the heading's scores; the item itself
+    when it is no heading, or when what follows is not running text (a contact block's name line)."""
+    if not is_section_heading(item.sentence.text):
+        return item
+    following = snap.following(item.sentence)
+    if following is None or not _is_prose(following.text):
+        return item
+    return Evidence(following, item.title, following.text, item.dense, item.lexical, item.chunk_rank, item.score)
 
 
 SENTENCE_FLOOR = 0.75  # a why/how/describe reply adds a sentence scoring at least this share of the best one
@@ -741,7 +755,7 @@ def decide_sentences(info: QuestionInfo, evidence: list[Evidence], snap: Snapsho
     decision = Decision(info)
     items, lacking = covered(info, evidence, snap, cache, settings)
     if not items:
-        decision.lacking, decision.chosen = lacking, evidence[:3]
+        decision.lacking, decision.chosen = lacking, _passages(evidence, snap, floor=0.0)
         decision.reason = f"no evidence covers {', '.join(repr(w) for w in lacking[:3])}" if lacking else "nothing matches"
         return decision
     cues = form_named(info.form).sentence_cues

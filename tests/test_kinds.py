@@ -225,6 +225,19 @@ def test_the_passages_may_quote_a_sentence_next_to_one_already_quoted(ferry):
     assert any(q.startswith("The yard found corrosion in the hull") for q in quotes[1:]), quotes
 
 
+def test_the_passages_quote_a_section_under_its_heading_not_the_heading(ferry):
+    """"Why the refit took so long" matches the question's words and states nothing: the first sentence of
+    its section is quoted in its place."""
+    from rag import Assistant
+
+    strict = Assistant(ferry.model_copy(update={"min_confidence": 0.999}))
+    result = strict.ask("How many seats does the waiting room have?")
+    quotes = [c["quote"] for c in result["citations"]]
+    assert result["answer"] == "" and len(quotes) == 3, quotes
+    assert "Why the refit took so long" not in quotes
+    assert any(q.startswith("The yard found corrosion in the hull") for q in quotes), quotes
+
+
 def test_a_question_the_new_article_cannot_answer_is_not_answered_from_another(ferry_assistant):
     result = ferry_assistant.ask("Who captains the Lakeside ferry Aurelia?")
     assert result["answer"] == "", result["text"]
