@@ -22,9 +22,14 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # any change aimed at them. fresh4: four more (a hard-wrapped Markdown story with lists, a news page with a
 # table and a sidebar of teasers, a press-briefing transcript with a key-facts block, a one-paragraph-per-line
 # Markdown guide with a table and question headings) and 123 questions, written the same way in the second
-# session of 2026-12-03, after its changes, and scored against both its start and its end.
+# session of 2026-12-03, after its changes, and scored against both its start and its end. fresh5: four more
+# (a hard-wrapped Markdown club newsletter with a results list and a table, a plain-text court ruling in numbered
+# paragraphs with a key-facts block, a release-notes page with site chrome, a changelog and a benchmark table, a
+# two-page PDF consultation with a table) and 114 questions, written the same way in the third session of
+# 2026-12-03, scored against its start and its end.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
+          "fresh5": EVAL_DIR / "fresh5.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 

@@ -220,8 +220,8 @@ def backends(as_json: bool = typer.Option(False, "--json", help="Print a JSON li
 @app.command("eval")
 def evaluate(
     questions: Optional[Path] = typer.Option(
-        None, "--questions", help="One JSONL question set (default: every set in eval/: dev, test, fresh, fresh3, fresh4, "
-                                          "followups)."),
+        None, "--questions", help="One JSONL question set (default: every set in eval/: dev, test, fresh, fresh3, "
+                                          "fresh4, fresh5, followups)."),
     out: Path = typer.Option(Path("eval/out"), "--out", help="Folder for results and reports."),
     k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain tutorial pipeline."),
