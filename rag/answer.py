@@ -301,6 +301,15 @@ _NAME_KINDS = frozenset({"PERSON", "ORG", "PLACE", "WORK"})
 _PERSON_OR_ORG = frozenset({"PERSON", "ORG"})
 _MONTH_WORDS = (r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b|"
                 r"\b(first|second|third|fourth|fifth|last|final|opening)\b")  # named days, counted weeks
+# the part of a whole: "171 *of the 214* plots", "three *of her* lower fields": the first number counts the noun too
+_PARTITIVE = r"of\s+(?:the|its|their|his|her|our|these|those)?\s*(?:\d[\d,.]*\s+)?"
+
+
+def _partitive_whole(token) -> list:
+    """The noun a number is a part of ("171 of the 214 plots" → plots), as the number's dependents give it."""
+    if not token.like_num:
+        return []
+    return [g for c in token.children if c.dep_ == "prep" and c.lower_ == "of" for g in c.children if g.dep_ == "pobj"]
 
 
 def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors, topic: set[str],
@@ -352,7 +361,8 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
     cell = table_cell(sentence, span.start)  # in a table row, what follows a value is the next column's
     after = fold(sentence[span.end:min(span.end + 40, cell[2] if cell else len(sentence))])
     focus_after = info.focus is not None and span.kind in VALUE_KINDS and bool(re.match(
-        rf"\W{{0,3}}(?:[a-z-]+\W+){{0,2}}?{re.escape(stem(fold(info.focus))[:max(3, len(info.focus) - 2)])}", after))
+        rf"\W{{0,3}}(?:{_PARTITIVE})?(?:[a-z-]+\W+){{0,2}}?{re.escape(stem(fold(info.focus))[:max(3, len(info.focus) - 2)])}",
+        after))
     return {
         "evidence": item.score,
         "relation": relation,
@@ -397,7 +407,8 @@ class Alignment:
         if self.focus is None or head is None:
             return 0.0
         focus = stem(self.focus)
-        near = [head, head.head, *head.children, *head.head.children]
+        near = [head, head.head, *head.children, *head.head.children,
+                *_partitive_whole(head)]  # "171 of the 214 *plots*": 171 counts plots too
         return 1.0 if any(t.is_alpha and not (span.start <= t.idx < span.end) and stem(fold(t.text)) == focus
                           for t in near) else 0.0
 

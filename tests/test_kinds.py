@@ -238,6 +238,13 @@ def test_the_passages_quote_a_section_under_its_heading_not_the_heading(ferry):
     assert any(q.startswith("The yard found corrosion in the hull") for q in quotes), quotes
 
 
+def test_a_part_of_a_whole_counts_the_noun_too(ferry_assistant):
+    """"9 of the 14 new lifeboats": 9 counts lifeboats as much as 14 does, and it is what the crew trains on."""
+    result = ferry_assistant.ask("How many lifeboats does the crew train on?")
+    assert result["answer"] == "9", result["text"]
+    assert ferry_assistant.ask("How many new lifeboats does the ferry have?")["answer"] == "14"
+
+
 def test_a_question_the_new_article_cannot_answer_is_not_answered_from_another(ferry_assistant):
     result = ferry_assistant.ask("Who captains the Lakeside ferry Aurelia?")
     assert result["answer"] == "", result["text"]
