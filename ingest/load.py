@@ -171,7 +171,45 @@ def parse_html(source: str, data: bytes) -> Article:
     if not title:
         match = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
         title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
-    return _finish(source, title, body)
+    return _finish(source, title, _with_bylines(body, bylines(html)))
+
+
+# what marks an article's byline or dateline in a page's markup: class, id, itemprop or rel
+_BYLINE_MARK = re.compile(r"\b(byline|author|dateline|posted-?on|pubdate|publish(?:ed)?|article-?date)\b", re.I)
+_CHROME = {"nav", "footer", "aside", "form"}  # a related-posts sidebar names other articles' authors
+
+
+def bylines(html: str, limit: int = 200) -> list[str]:
+    """The page's own byline and dateline lines, as it shows them ("By Tamsin Oduya, Senior Kitchen Appliances
+    Editor. Published 14 February 2025"). trafilatura leaves them out of the text, and its parsed metadata
+    can be wrong (a date from elsewhere in the page); readers ask who wrote an article and when."""
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.fromstring(html)
+    except (ValueError, lxml_html.etree.ParserError):
+        return []
+    scope = tree.xpath("//article") or tree.xpath("//main") or [tree]
+    out: list[str] = []
+    for element in scope[0].iter():
+        if not isinstance(element.tag, str):
+            continue
+        marks = " ".join(element.get(a, "") for a in ("class", "id", "itemprop", "rel"))
+        if not _BYLINE_MARK.search(marks) or any(a.tag in _CHROME for a in element.iterancestors()):
+            continue
+        text = " ".join(element.text_content().split())
+        if text and len(text) <= limit and not any(text in seen for seen in out):
+            out = [seen for seen in out if seen not in text] + [text]
+    return out[:3]
+
+
+def _with_bylines(body: str, lines: list[str]) -> str:
+    """The body with the byline lines it lacks after its first line (the headline, as the page shows them)."""
+    missing = [line for line in lines if " ".join(line.split()) not in " ".join(body.split())]
+    if not missing:
+        return body
+    first, _, rest = body.partition("\n")
+    return "\n".join([first, *missing, rest]) if rest else "\n".join([first, *missing])
 
 
 def _page_text(page) -> str:
