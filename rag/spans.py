@@ -74,6 +74,9 @@ def _is_year(text: str, before: str) -> bool:
                 or (re.fullmatch(r"1\d\d\d", text) and _YEAR_BEFORE.search(before)))
 
 
+_MODIFIER = re.compile(r"-[a-z]+ed$")  # a name made a modifier: "Utrecht-based", "Alchemist-produced"
+
+
 def _entities(doc, headline: bool) -> list[Span]:
     found = []
     for ent in doc.ents:
@@ -239,7 +242,7 @@ def _find_spans(sentence: str) -> list[Span]:
     for s in found:
         if s.kind in {PERSON, ORG, PLACE, WORK}:
             wider = [n for n in names if n.start <= s.start and s.end <= n.end and len(n.text) > len(s.text)
-                     and not re.search(r" (and|of) |['’]s ", n.text)]
+                     and not re.search(r" (and|of) |['’]s ", n.text) and not _MODIFIER.search(n.text)]
             if wider:
                 w = max(wider, key=lambda n: len(n.text))
                 s = Span(w.text, s.kind, w.start, w.end, s.origin)
@@ -254,7 +257,7 @@ def _find_spans(sentence: str) -> list[Span]:
     for s in found:
         if cells and not any(start <= s.start and s.end <= end for start, end in cells):
             continue
-        if re.search(r"-[a-z]+ed$", s.text):  # "Alchemist-produced" modifies; it does not answer
+        if _MODIFIER.search(s.text):  # "Alchemist-produced" modifies; it does not answer (its name, "Alchemist", may)
             continue
         if marker and (s.start, s.end) == marker.span(1):  # "3. THE COLD STORE": a list's or section's number
             continue

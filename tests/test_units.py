@@ -347,3 +347,32 @@ def test_a_name_wrapped_across_a_line_is_one_span():
     assert "Harlow & Peck Joinery" in found
     span = found["Harlow & Peck Joinery"]
     assert sentence[span.start:span.end] == "Harlow &\nPeck Joinery"
+
+
+@pytest.mark.unit
+def test_an_html_page_keeps_its_byline_and_dateline_but_not_a_sidebars_authors():
+    """trafilatura leaves bylines out of the text; the page's own lines are kept (readers ask who wrote it,
+    and when), after the headline; a related-posts sidebar's authors are another article's."""
+    from ingest.load import parse_html
+
+    page = ("<html><head><title>Pier reopens</title></head><body><nav><a href='/'>Home</a></nav><main><article>"
+            "<h1>Pier reopens after two years</h1><p class='byline'>By Mira Okonkwo, Transport Editor</p>"
+            "<p class='dateline'><time datetime='2024-06-04'>4 June 2024</time></p>"
+            "<p>The pier at Osterby reopened on Tuesday after a refit that cost $4.2 million and took two years."
+            " Residents queued from dawn to walk its full length for the first time since 2022.</p>"
+            "<p>The harbour master said the new steel piles should last a century.</p></article>"
+            "<aside><h3>Related</h3><p class='author'>By Someone Else</p></aside></main></body></html>")
+    text = parse_html("pier.html", page.encode()).text
+    lines = text.splitlines()
+    assert lines[0] == "Pier reopens after two years"
+    assert lines[1:3] == ["By Mira Okonkwo, Transport Editor", "4 June 2024"]
+    assert "Someone Else" not in text and "$4.2 million" in text
+
+
+@pytest.mark.unit
+def test_a_name_made_a_modifier_still_answers_as_a_name():
+    """"the Utrecht-based maker": Utrecht answers where it is based; "Utrecht-based" itself answers nothing."""
+    found = {(s.text, s.kind) for s in spans("Brevello, the Utrecht-based appliance maker, launched the kettle in "
+                                              "the United States in January 2025.")}
+    assert ("Utrecht", PLACE) in found
+    assert not any(text.endswith("-based") for text, _ in found)
