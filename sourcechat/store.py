@@ -65,13 +65,26 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
         raise UserError(f"no index yet at {settings.index_dir}: run `sourcechat ingest` first")
     client = chroma_client(settings)
     if create:
-        return client.get_or_create_collection(
-            settings.collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        collection = client.get_or_create_collection(
+            settings.collection, configuration={"hnsw": {"space": "cosine", "ef_search": settings.hnsw_ef_search}},
+            embedding_function=None,
         )
-    try:
-        return client.get_collection(settings.collection, embedding_function=None)
-    except Exception as exc:  # chromadb raises NotFoundError or ValueError depending on version/mode
-        raise UserError(f"no index yet in {settings.index_dir}: run `sourcechat ingest` first") from exc
+    else:
+        try:
+            collection = client.get_collection(settings.collection, embedding_function=None)
+        except Exception as exc:  # chromadb raises NotFoundError or ValueError depending on version/mode
+            raise UserError(f"no index yet in {settings.index_dir}: run `sourcechat ingest` first") from exc
+    return _searching_wide(collection, settings.hnsw_ef_search)
+
+
+def _searching_wide(collection: Collection, ef_search: int) -> Collection:
+    """The collection with HNSW's search breadth set (a query-time setting Chroma keeps with the collection:
+    one made before the setting, or with another value, is changed once)."""
+    hnsw = (collection.configuration or {}).get("hnsw") or {}
+    if hnsw.get("ef_search") != ef_search:
+        collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+        log.info("Chroma HNSW ef_search %s → %s", hnsw.get("ef_search"), ef_search)
+    return collection
 
 
 def model_path(settings: Settings) -> str:

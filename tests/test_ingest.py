@@ -27,6 +27,14 @@ def test_first_ingest_stores_every_article_with_metadata(fresh):
     assert meta["title"] == "We Cry Together" and meta["source"] == WIKI
     assert len(meta["content_hash"]) == 64 and meta["end"] > meta["start"]
     assert open_collection(fresh).configuration["hnsw"]["space"] == "cosine"
+    assert open_collection(fresh).configuration["hnsw"]["ef_search"] == fresh.hnsw_ef_search
+
+
+def test_a_collection_made_with_a_narrower_search_is_widened_when_opened(fresh):
+    """An index made before the setting (Chroma's default ef_search, 100) searches at the setting's breadth."""
+    run_ingest(fresh)
+    open_collection(fresh).modify(configuration={"hnsw": {"ef_search": 100}})
+    assert open_collection(fresh).configuration["hnsw"]["ef_search"] == fresh.hnsw_ef_search == 200
 
 
 def test_a_copy_of_an_article_is_embedded_once(fresh):
