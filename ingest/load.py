@@ -171,27 +171,33 @@ def parse_html(source: str, data: bytes) -> Article:
     if not title:
         match = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
         title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
-    return _finish(source, title, _with_bylines(body, bylines(html)))
+    return _finish(source, title, _with_boxes(_with_bylines(body, bylines(html)), boxes(html)))
 
 
 # what marks an article's byline or dateline in a page's markup: class, id, itemprop or rel
 _BYLINE_MARK = re.compile(r"\b(byline|author|dateline|posted-?on|pubdate|publish(?:ed)?|article-?date)\b", re.I)
 _CHROME = {"nav", "footer", "aside", "form"}  # a related-posts sidebar names other articles' authors
+_BLOCKS = ("p", "li", "h2", "h3", "h4", "h5", "h6", "dt", "dd")
+
+
+def _article(html: str):
+    """The page's article element (else its main element, else the page), or None when it does not parse."""
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.fromstring(html)
+    except (ValueError, lxml_html.etree.ParserError):
+        return None
+    return (tree.xpath("//article") or tree.xpath("//main") or [tree])[0]
 
 
 def bylines(html: str, limit: int = 200) -> list[str]:
     """The page's own byline and dateline lines, as it shows them ("By Tamsin Oduya, Senior Kitchen Appliances
     Editor. Published 14 February 2025"). trafilatura leaves them out of the text, and its parsed metadata
     can be wrong (a date from elsewhere in the page); readers ask who wrote an article and when."""
-    from lxml import html as lxml_html
-
-    try:
-        tree = lxml_html.fromstring(html)
-    except (ValueError, lxml_html.etree.ParserError):
-        return []
-    scope = tree.xpath("//article") or tree.xpath("//main") or [tree]
+    scope = _article(html)
     out: list[str] = []
-    for element in scope[0].iter():
+    for element in scope.iter() if scope is not None else ():
         if not isinstance(element.tag, str):
             continue
         marks = " ".join(element.get(a, "") for a in ("class", "id", "itemprop", "rel"))
@@ -201,6 +207,40 @@ def bylines(html: str, limit: int = 200) -> list[str]:
         if text and len(text) <= limit and not any(text in seen for seen in out):
             out = [seen for seen in out if seen not in text] + [text]
     return out[:3]
+
+
+def boxes(html: str, limit: int = 600) -> list[tuple[list[str], list[str]]]:
+    """The article's own boxes: an <aside> inside the article (a verdict, "Our score: 8.2/10", a key-facts
+    box), which trafilatura drops as it drops a page's sidebars. Each as (the text of the paragraph before
+    it, nearest first, its lines); a box of links (related stories) or a long one is left out."""
+    scope = _article(html)
+    out: list[tuple[list[str], list[str]]] = []
+    for aside in scope.iter("aside") if scope is not None else ():
+        if any(a.tag in _CHROME for a in aside.iterancestors()):
+            continue
+        text = " ".join(aside.text_content().split())
+        linked = sum(len(" ".join(a.text_content().split())) for a in aside.iter("a"))
+        if not text or len(text) > limit or linked > 0.5 * len(text):
+            continue
+        lines = [" ".join(b.text_content().split()) for b in aside.iter(*_BLOCKS)] or [text]
+        before = [" ".join(e.text_content().split()) for e in aside.itersiblings(preceding=True)]
+        out.append(([b for b in before if b], [ln for ln in lines if ln]))
+    return out
+
+
+def _with_boxes(body: str, found: list[tuple[list[str], list[str]]]) -> str:
+    """The body with each box's lines it lacks, after the line that holds the nearest text before the box
+    that the body has (the end of the body when none)."""
+    lines = body.split("\n")
+    flat = [" ".join(line.split()) for line in lines]
+    for before, box in found:
+        missing = [ln for ln in box if ln not in " ".join(body.split())]
+        if not missing:
+            continue
+        at = next((n + 1 for b in before for n, line in enumerate(flat) if b[:60] in line), len(lines))
+        lines[at:at] = missing
+        flat[at:at] = missing
+    return "\n".join(lines)
 
 
 def _with_bylines(body: str, lines: list[str]) -> str:

@@ -350,9 +350,10 @@ def test_a_name_wrapped_across_a_line_is_one_span():
 
 
 @pytest.mark.unit
-def test_an_html_page_keeps_its_byline_and_dateline_but_not_a_sidebars_authors():
-    """trafilatura leaves bylines out of the text; the page's own lines are kept (readers ask who wrote it,
-    and when), after the headline; a related-posts sidebar's authors are another article's."""
+def test_an_html_page_keeps_its_byline_dateline_and_fact_box_but_not_a_sidebars_authors():
+    """trafilatura leaves bylines and an article's own boxes out of the text; the page's own lines are kept
+    (readers ask who wrote it, when, and what the verdict box says); a related-posts sidebar's authors are
+    another article's."""
     from ingest.load import parse_html
 
     page = ("<html><head><title>Pier reopens</title></head><body><nav><a href='/'>Home</a></nav><main><article>"
@@ -360,6 +361,8 @@ def test_an_html_page_keeps_its_byline_and_dateline_but_not_a_sidebars_authors()
             "<p class='dateline'><time datetime='2024-06-04'>4 June 2024</time></p>"
             "<p>The pier at Osterby reopened on Tuesday after a refit that cost $4.2 million and took two years."
             " Residents queued from dawn to walk its full length for the first time since 2022.</p>"
+            "<aside class='facts'><p>Cost: $4.2 million</p><p>Length: 310 metres</p></aside>"
+            "<aside class='more'><a href='/a'>Ferry timetable changes</a> <a href='/b'>Bridge vote</a></aside>"
             "<p>The harbour master said the new steel piles should last a century.</p></article>"
             "<aside><h3>Related</h3><p class='author'>By Someone Else</p></aside></main></body></html>")
     text = parse_html("pier.html", page.encode()).text
@@ -367,6 +370,9 @@ def test_an_html_page_keeps_its_byline_and_dateline_but_not_a_sidebars_authors()
     assert lines[0] == "Pier reopens after two years"
     assert lines[1:3] == ["By Mira Okonkwo, Transport Editor", "4 June 2024"]
     assert "Someone Else" not in text and "$4.2 million" in text
+    # a box of the article's own facts is kept where it stands; a box of links to other stories is not
+    assert lines[lines.index("Cost: $4.2 million") + 1] == "Length: 310 metres"
+    assert "Ferry timetable" not in text
 
 
 @pytest.mark.unit
