@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import uuid
+import warnings
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -79,12 +80,21 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
 
 def _searching_wide(collection: Collection, ef_search: int) -> Collection:
     """The collection with HNSW's search breadth set (a query-time setting Chroma keeps with the collection:
-    one made before the setting, or with another value, is changed once)."""
-    hnsw = (collection.configuration or {}).get("hnsw") or {}
+    one made before the setting, or with another value, is changed once). Checked once per process."""
+    key = (str(collection.id), ef_search)
+    if key in _widened:
+        return collection
+    with warnings.catch_warnings():  # reading a configuration without an embedding function is "legacy" to Chroma
+        warnings.simplefilter("ignore", DeprecationWarning)
+        hnsw = (collection.configuration or {}).get("hnsw") or {}
     if hnsw.get("ef_search") != ef_search:
         collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
         log.info("Chroma HNSW ef_search %s → %s", hnsw.get("ef_search"), ef_search)
+    _widened.add(key)
     return collection
+
+
+_widened: set[tuple[str, int]] = set()  # collections whose search breadth this process has checked
 
 
 def model_path(settings: Settings) -> str:

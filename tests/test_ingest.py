@@ -31,9 +31,12 @@ def test_first_ingest_stores_every_article_with_metadata(fresh):
 
 
 def test_a_collection_made_with_a_narrower_search_is_widened_when_opened(fresh):
-    """An index made before the setting (Chroma's default ef_search, 100) searches at the setting's breadth."""
+    """An index made before the setting (Chroma's default ef_search, 100) searches at the setting's breadth
+    once a process opens it."""
     run_ingest(fresh)
     open_collection(fresh).modify(configuration={"hnsw": {"ef_search": 100}})
+    assert open_collection(fresh).configuration["hnsw"]["ef_search"] == 100
+    assert cli(["ask", "Who mastered the song?"], fresh).returncode == 0
     assert open_collection(fresh).configuration["hnsw"]["ef_search"] == fresh.hnsw_ef_search == 200
 
 
