@@ -177,6 +177,7 @@ def parse_html(source: str, data: bytes) -> Article:
 # what marks an article's byline or dateline in a page's markup: class, id, itemprop or rel
 _BYLINE_MARK = re.compile(r"\b(byline|author|dateline|posted-?on|pubdate|publish(?:ed)?|article-?date)\b", re.I)
 _CHROME = {"nav", "footer", "aside", "form"}  # a related-posts sidebar names other articles' authors
+_COMMENTS = re.compile(r"comment|repl(?:y|ies)|discussion", re.I)  # readers' names are not the article's author
 _BLOCKS = ("p", "li", "h2", "h3", "h4", "h5", "h6", "dt", "dd")
 
 
@@ -201,7 +202,9 @@ def bylines(html: str, limit: int = 200) -> list[str]:
         if not isinstance(element.tag, str):
             continue
         marks = " ".join(element.get(a, "") for a in ("class", "id", "itemprop", "rel"))
-        if not _BYLINE_MARK.search(marks) or any(a.tag in _CHROME for a in element.iterancestors()):
+        if not _BYLINE_MARK.search(marks) or any(a.tag in _CHROME or _COMMENTS.search(a.get("class", "") + " "
+                                                                                      + a.get("id", ""))
+                                                 for a in [element, *element.iterancestors()]):
             continue
         text = " ".join(element.text_content().split())
         if text and len(text) <= limit and not any(text in seen for seen in out):

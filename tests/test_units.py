@@ -363,13 +363,15 @@ def test_an_html_page_keeps_its_byline_dateline_and_fact_box_but_not_a_sidebars_
             " Residents queued from dawn to walk its full length for the first time since 2022.</p>"
             "<aside class='facts'><p>Cost: $4.2 million</p><p>Length: 310 metres</p></aside>"
             "<aside class='more'><a href='/a'>Ferry timetable changes</a> <a href='/b'>Bridge vote</a></aside>"
-            "<p>The harbour master said the new steel piles should last a century.</p></article>"
+            "<p>The harbour master said the new steel piles should last a century.</p>"
+            "<section class='comments'><p class='comment-author'>Dave from Osterby</p><p>Great news!</p></section>"
+            "</article>"
             "<aside><h3>Related</h3><p class='author'>By Someone Else</p></aside></main></body></html>")
     text = parse_html("pier.html", page.encode()).text
     lines = text.splitlines()
     assert lines[0] == "Pier reopens after two years"
     assert lines[1:3] == ["By Mira Okonkwo, Transport Editor", "4 June 2024"]
-    assert "Someone Else" not in text and "$4.2 million" in text
+    assert "Someone Else" not in text and "Dave from Osterby" not in text and "$4.2 million" in text
     # a box of the article's own facts is kept where it stands; a box of links to other stories is not
     assert lines[lines.index("Cost: $4.2 million") + 1] == "Length: 310 metres"
     assert "Ferry timetable" not in text
