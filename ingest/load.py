@@ -171,7 +171,8 @@ def parse_html(source: str, data: bytes) -> Article:
     if not title:
         match = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
         title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
-    return _finish(source, title, _with_boxes(_with_bylines(body, bylines(html)), boxes(html)))
+    article = _article(html)  # parsed once for both: trafilatura's tree is not exposed
+    return _finish(source, title, _with_boxes(_with_bylines(body, bylines(article)), boxes(article)))
 
 
 # what marks an article's byline or dateline in a page's markup: class, id, itemprop or rel
@@ -192,11 +193,11 @@ def _article(html: str):
     return (tree.xpath("//article") or tree.xpath("//main") or [tree])[0]
 
 
-def bylines(html: str, limit: int = 200) -> list[str]:
+def bylines(scope, limit: int = 200) -> list[str]:
     """The page's own byline and dateline lines, as it shows them ("By Tamsin Oduya, Senior Kitchen Appliances
-    Editor. Published 14 February 2025"). trafilatura leaves them out of the text, and its parsed metadata
-    can be wrong (a date from elsewhere in the page); readers ask who wrote an article and when."""
-    scope = _article(html)
+    Editor. Published 14 February 2025"), from its article element (`_article`). trafilatura leaves them out
+    of the text, and its parsed metadata can be wrong (a date from elsewhere in the page); readers ask who
+    wrote an article and when."""
     out: list[str] = []
     for element in scope.iter() if scope is not None else ():
         if not isinstance(element.tag, str):
@@ -212,11 +213,10 @@ def bylines(html: str, limit: int = 200) -> list[str]:
     return out[:3]
 
 
-def boxes(html: str, limit: int = 600) -> list[tuple[list[str], list[str]]]:
-    """The article's own boxes: an <aside> inside the article (a verdict, "Our score: 8.2/10", a key-facts
-    box), which trafilatura drops as it drops a page's sidebars. Each as (the text of the paragraph before
-    it, nearest first, its lines); a box of links (related stories) or a long one is left out."""
-    scope = _article(html)
+def boxes(scope, limit: int = 600) -> list[tuple[list[str], list[str]]]:
+    """The article's own boxes: an <aside> inside the article element (a verdict, "Our score: 8.2/10", a
+    key-facts box), which trafilatura drops as it drops a page's sidebars. Each as (the texts of the elements
+    before it, nearest first; its lines); a box of links (related stories) or a long one is left out."""
     out: list[tuple[list[str], list[str]]] = []
     for aside in scope.iter("aside") if scope is not None else ():
         if any(a.tag in _CHROME for a in aside.iterancestors()):
@@ -237,7 +237,7 @@ def _with_boxes(body: str, found: list[tuple[list[str], list[str]]]) -> str:
     lines = body.split("\n")
     flat = [" ".join(line.split()) for line in lines]
     for before, box in found:
-        missing = [ln for ln in box if ln not in " ".join(body.split())]
+        missing = [ln for ln in box if ln not in " ".join(flat)]  # a box inside a box adds its lines once
         if not missing:
             continue
         at = next((n + 1 for b in before for n, line in enumerate(flat) if b[:60] in line), len(lines))
