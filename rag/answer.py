@@ -47,7 +47,7 @@ from rag.kinds import (
     measures_agree,
 )
 from rag.question import QuestionInfo, Term, analyse, summary_aspect
-from rag.spans import Span, infobox_key, is_headline, spans, table_cell, value_key
+from rag.spans import Span, infobox_key, is_byline, is_headline, spans, table_cell, value_key
 from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
 from sourcechat.settings import Settings
 
@@ -1011,10 +1011,10 @@ def _unstated_subject(info: QuestionInfo, article) -> list[str]:
 
 
 def _is_prose(text: str) -> bool:
-    """A sentence of running text: not a heading, list value, table row or headline (those end without
-    sentence punctuation or are Title Case)."""
+    """A sentence of running text: not a heading, list value, table row, headline or byline (those end
+    without sentence punctuation, are Title Case, or name the writer)."""
     return (bool(re.search(r"""[.!?…]["'”’)\]]*$""", text.strip())) and not is_headline(text)
-            and not infobox_key(text) and not text.lstrip().startswith("|"))
+            and not infobox_key(text) and not text.lstrip().startswith("|") and not is_byline(text))
 
 
 def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,

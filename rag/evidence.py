@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
+from rag.spans import is_byline
 from rag.text import content_stems, fold, paraphrase_words, stem
 from sourcechat.contracts import Retrieved
 from sourcechat.lru import LRU
@@ -300,10 +301,17 @@ def _has_paraphrase(word: str, candidates: list[str], cache: VectorCache, thresh
 _REFERS_BACK = re.compile(r"^\W*(it|its|he|his|she|her|they|their|this|these|those|the latter|the former)\b", re.I)
 
 
+_BYLINE_STATES = frozenset(stem(w) for w in ("write", "wrote", "written", "writer", "author", "authored", "report",
+                                             "reported", "reporter"))
+
+
 def stated_stems(snap: Snapshot, sentence: Sentence) -> frozenset:
     """The stems a sentence states: its own, and the previous sentence's when it opens by referring back
-    ("The new ferry was named Marisol. *Its* captain is Ingrid Holm": the captain is the ferry's)."""
+    ("The new ferry was named Marisol. *Its* captain is Ingrid Holm": the captain is the ferry's); a byline
+    states that its name wrote the article."""
     stems = snap.sentence_stems(sentence)
+    if is_byline(sentence.text):
+        stems = stems | _BYLINE_STATES
     current: Sentence | None = sentence
     for _ in range(3):  # "The ferry was named Marisol. It carries 200 passengers. Its captain is...": a chain
         if current is None or not _REFERS_BACK.match(current.text):

@@ -42,9 +42,21 @@ def _compiled() -> list[tuple[re.Pattern, str]]:
 
 
 def is_headline(sentence: str) -> bool:
-    """A Title Case Headline: its capitals say nothing about which words are names."""
+    """A Title Case Headline: its capitals say nothing about which words are names. A byline is none: its
+    capitals are a name and a job title."""
     tokens = re.findall(r"[A-Za-z][\w'’-]*", sentence)
-    return len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens)
+    return len(tokens) >= 4 and sum(t[0].isupper() for t in tokens) >= 0.8 * len(tokens) and not is_byline(sentence)
+
+
+# a byline says who wrote the article without a verb: "By Tamsin Oduya, Senior Editor", "Posted on 18 June 2025
+# by Ingrid Solberg, lead maintainer"; a name of two to four capitalised words, then the line's end or a separator
+_BYLINE = re.compile(r"^[\W_]*(?:(?i:written|words|reported|posted|published)\b[^.\n]{0,40}?\s)?(?i:by)\s+"
+                     r"[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){1,3}\s*(?:$|[,.·|•–—-])")
+
+
+def is_byline(sentence: str) -> bool:
+    """A byline line ("By Priya Halvorsen · Senior Gear Editor · Published April 9, 2024")."""
+    return len(sentence) <= 160 and bool(_BYLINE.match(sentence))
 
 
 def _strip(text: str, start: int) -> tuple[str, int]:
@@ -128,7 +140,10 @@ def _names(sentence: str, headline: bool) -> list[Span]:
             continue  # a capital that only starts the sentence says nothing
         if re.fullmatch(r"(The|A|An|In|On|At|It|He|She|They|We|I|But|And|This|That)", text):
             continue
-        found.append(Span(text, NAME, m.start(), m.start() + len(text), "name"))
+        start = m.start()
+        if m.start() == 0 and is_byline(sentence) and text.startswith("By "):
+            text, start = text[3:], start + 3  # "By Priya Halvorsen": the capital only starts the line
+        found.append(Span(text, NAME, start, start + len(text), "name"))
     return found
 
 
@@ -265,4 +280,4 @@ def _find_spans(sentence: str) -> list[Span]:
     return list(out.values())
 
 
-__all__ = ["Span", "infobox_key", "is_headline", "spans", "table_cell", "value_key"]
+__all__ = ["Span", "infobox_key", "is_byline", "is_headline", "spans", "table_cell", "value_key"]

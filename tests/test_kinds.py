@@ -245,6 +245,13 @@ def test_a_part_of_a_whole_counts_the_noun_too(ferry_assistant):
     assert ferry_assistant.ask("How many new lifeboats does the ferry have?")["answer"] == "14"
 
 
+def test_who_wrote_the_article_is_answered_from_its_byline(ferry_assistant):
+    """"_By Mira Okonkwo, transport desk._" says who wrote the story without the verb: the byline states it."""
+    result = ferry_assistant.ask("Who wrote the article about the Lakeside ferry's return?")
+    assert result["citations"] and "Mira Okonkwo" in result["citations"][0]["quote"], result["text"]
+    assert result["answer"] in {"", "Mira Okonkwo"}
+
+
 def test_a_question_the_new_article_cannot_answer_is_not_answered_from_another(ferry_assistant):
     result = ferry_assistant.ask("Who captains the Lakeside ferry Aurelia?")
     assert result["answer"] == "", result["text"]

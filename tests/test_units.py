@@ -384,3 +384,15 @@ def test_a_name_made_a_modifier_still_answers_as_a_name():
                                               "the United States in January 2025.")}
     assert ("Utrecht", PLACE) in found
     assert not any(text.endswith("-based") for text, _ in found)
+
+
+@pytest.mark.unit
+def test_a_byline_is_no_headline_and_its_name_is_a_name():
+    """A byline's capitals are a name and a job title, not a Title Case headline's: the name is a span."""
+    from rag.spans import is_byline
+
+    line = "By Priya Halvorsen · Senior Gear Editor · Published April 9, 2024"
+    assert is_byline(line) and is_byline("Posted on 18 June 2025 by Ingrid Solberg, lead maintainer")
+    assert ("Priya Halvorsen", PERSON) in {(s.text, s.kind) for s in spans(line)}
+    assert not is_byline("By Tuesday evening, 6,000 homes were still without power.")
+    assert not is_byline("By 2030 the line will be electrified.")
