@@ -34,6 +34,7 @@ from rag.kinds import (
     CHOICE,
     DATE,
     DESCRIBE,
+    DESCRIBE_REQUEST,
     FACTUAL,
     HOW,
     KINDS,
@@ -1121,7 +1122,7 @@ def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot
     sentences = [x for x in _prose_sentences(article) if (x.source, x.start) not in taken]
     if not sentences:
         return decision
-    asked = re.sub(r"^\W*(describe|explain|tell me about|outline)\b", "", fold(info.text)).strip()
+    asked = re.sub(DESCRIBE_REQUEST, "", re.sub(r"^\W+", "", fold(info.text))).strip()
     q = cache.vectors([_without_title(asked, article.title)])[0]
     relevance = cache.vectors([x.text for x in sentences]) @ q
     floor = SENTENCE_FLOOR * float(cache.vectors([best.sentence.text])[0] @ q)  # as close as the best, nearly

@@ -31,6 +31,9 @@ class Form:
     sentence_cues: tuple[str, ...] = ()  # words that mark a sentence as answering this form ("because")
 
 
+# the imperative that asks for a description; what follows it is what to describe (`decide_describe`)
+DESCRIBE_REQUEST = r"^(describe|explain|tell me about|outline)\b"
+
 FORMS: tuple[Form, ...] = (
     Form(SUMMARIZE, (r"^(please )?(summari[sz]e|sum up|recap|give (me )?(a |an )?(summary|overview|recap|tl;?dr))\b",
                      r"^(what are|list) the (main|key) (points|takeaways)\b", r"^tl;?dr\b"), short=False),
@@ -48,7 +51,7 @@ FORMS: tuple[Form, ...] = (
     Form(HOW, (r"^how (did|do|does|was|were|is|are|has|have|had|can|could)\b(?! .*\b(many|much|long|old|far|big|tall|high|"
                r"deep|wide|heavy|fast|large|often)\b)",), short=False,
          sentence_cues=("by ", "through", "using", "started", "began", "recorded", "made", "built", "process")),
-    Form(DESCRIBE, (r"\bwhat (is|was|are|were) .* about\b", r"^(describe|explain|tell me about|outline)\b",
+    Form(DESCRIBE, (r"\bwhat (is|was|are|were) .* about\b", DESCRIBE_REQUEST,
                     r"\bwhat happens\b", r"\bwhat (does|did) .* (show|depict|portray|explore|cover|deal with|"
                     r"discuss|describe|examine)\b", r"\bwhat is .* like\b", r"\bwhat is the (story|plot|premise|theme)"),
          short=False),
