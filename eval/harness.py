@@ -26,10 +26,14 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # (a hard-wrapped Markdown club newsletter with a results list and a table, a plain-text court ruling in numbered
 # paragraphs with a key-facts block, a release-notes page with site chrome, a changelog and a benchmark table, a
 # two-page PDF consultation with a table) and 114 questions, written the same way in the third session of
-# 2026-12-03, scored against its start and its end.
+# 2026-12-03, scored against its start and its end. fresh6: four more (an encyclopedia page with an infobox,
+# edit links, citation markers and a navbox; a three-page PDF report with a running header and footer, sentences
+# and words broken across pages and lines; a Markdown FAQ with question headings, nested lists and bold labels; a
+# plain-text interview transcript with speaker labels) and 116 questions, written the same way in the fourth
+# session of 2026-12-03, scored against its start and its end.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
-          "fresh5": EVAL_DIR / "fresh5.jsonl",
+          "fresh5": EVAL_DIR / "fresh5.jsonl", "fresh6": EVAL_DIR / "fresh6.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
