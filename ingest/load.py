@@ -162,7 +162,7 @@ def parse_text(source: str, data: bytes) -> Article:
 def parse_html(source: str, data: bytes) -> Article:
     import trafilatura
 
-    html = decode_text(data)
+    html = _without_wiki_chrome(decode_text(data))
     body = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
     if not body or not body.strip():
         raise SourceError("no readable article text in this HTML page")
@@ -173,6 +173,44 @@ def parse_html(source: str, data: bytes) -> Article:
         title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
     article = _article(html)  # parsed once for both: trafilatura's tree is not exposed
     return _finish(source, title, _with_boxes(_with_bylines(body, bylines(article)), boxes(article)))
+
+
+# a wiki page's apparatus, by its markup (MediaWiki's classes): section "[edit]" links, citation markers
+# ("Harlsdale.[1]"), the reference list and the navigation boxes of related pages. Not the article's text: a
+# marker's number is no value, and a reference's title and date are another publication's
+_WIKI_CHROME = ("//span[contains(concat(' ', normalize-space(@class), ' '), ' mw-editsection ')]",
+                "//sup[contains(concat(' ', normalize-space(@class), ' '), ' reference ')]",
+                "//*[contains(concat(' ', normalize-space(@class), ' '), ' reflist ')]",
+                "//ol[contains(concat(' ', normalize-space(@class), ' '), ' references ')]",
+                "//*[contains(concat(' ', normalize-space(@class), ' '), ' navbox ')]")
+
+
+def _without_wiki_chrome(html: str) -> str:
+    """The page without a wiki's apparatus (`_WIKI_CHROME`); any other page comes back as it was."""
+    if "mw-" not in html and "reference" not in html and "navbox" not in html:
+        return html
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    try:
+        tree = lxml_html.fromstring(html)
+    except (ValueError, etree.ParserError):
+        return html
+    found = [node for path in _WIKI_CHROME for node in tree.xpath(path)]
+    if not found:
+        return html
+    for node in found:
+        parent = node.getparent()
+        if parent is None:
+            continue
+        if node.tail:  # the text after the element stays where it was
+            previous = node.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + node.tail
+            else:
+                parent.text = (parent.text or "") + node.tail
+        parent.remove(node)
+    return etree.tostring(tree, encoding="unicode", method="html")
 
 
 # what marks an article's byline or dateline in a page's markup: class, id, itemprop or rel
@@ -265,6 +303,86 @@ def _page_text(page) -> str:
     return splice_pdf_tables(plain, layout)
 
 
+_PAGE_NUMBER = re.compile(r"(?:page|p\.|pg\.?)?\s*[-–—(\[]?\s*(\d{1,4})\s*[-–—)\]]?\s*(?:(?:of|/)\s*\d{1,4})?", re.I)
+_EDGE = 3  # lines at the top and at the bottom of a page where a running header or footer may be
+_ENDS_SENTENCE = re.compile(r"[.!?:;\"”’)\]]\s*$")
+
+
+def _edge_key(line: str) -> str:
+    """A line as it repeats from page to page: case and numbers aside ("Annual Report 2024 · Page 3")."""
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def _running_lines(pages: list[list[str]]) -> set[str]:
+    """Keys of the lines that recur at the top or bottom of most pages: a running header or footer."""
+    seen: dict[str, set[int]] = {}
+    for n, lines in enumerate(pages):
+        body = [line for line in lines if line.strip()]
+        for line in body[:_EDGE] + body[-_EDGE:]:
+            seen.setdefault(_edge_key(line), set()).add(n)
+    need = max(2, (len(pages) + 1) // 2)
+    return {key for key, where in seen.items() if len(where) >= need and re.search(r"[a-z#]", key)}
+
+
+def _is_page_number(line: str, page: int) -> bool:
+    """A line that only numbers its page ("3", "- 3 -", "Page 3 of 5"), the page's own number."""
+    found = _PAGE_NUMBER.fullmatch(line.strip())
+    return found is not None and int(found.group(1)) == page + 1
+
+
+def _strip_edges(lines: list[str], running: set[str], page: int) -> list[str]:
+    """The page's lines without its running header, footer and page number (only where they stand: at its
+    top and bottom, so a sentence in the body that happens to match stays)."""
+    def chrome(line: str) -> bool:
+        return not line.strip() or _edge_key(line) in running or _is_page_number(line, page)
+
+    start, end = 0, len(lines)
+    while start < end and start < _EDGE * 2 and chrome(lines[start]):
+        start += 1
+    while end > start and len(lines) - end < _EDGE * 2 and chrome(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
+
+
+_HYPHENATED = re.compile(r"(\w*[^\W\d_])-\n([a-z]\w*)([^\S\n]+|(?=\n)|$)?")
+
+
+def _dehyphenate(text: str) -> str:
+    """A word broken at a line end ("infra-\nstructure") made whole again; a compound the text also writes
+    with its hyphen elsewhere ("well-known") keeps it, and so does one whose whole form the text never uses
+    while its hyphenated form it does."""
+    words = set(re.findall(r"\w+(?:-\w+)*", text.lower()))
+
+    def join(found: re.Match) -> str:  # the word ends its line, as a hard-wrapped paragraph keeps its lines
+        first, second = found.group(1), found.group(2)
+        if f"{first}-{second}".lower() in words and f"{first}{second}".lower() not in words:
+            return f"{first}-{second}\n"
+        return f"{first}{second}\n"
+
+    return _HYPHENATED.sub(join, text)
+
+
+def join_pages(pages: list[str]) -> str:
+    """A PDF's pages as one text: running headers, footers and page numbers removed, a sentence that runs
+    over a page break joined again (no paragraph break where the page ended mid-sentence), and words
+    hyphenated at a line end made whole."""
+    split = [page.splitlines() for page in pages]
+    running = _running_lines(split) if len(pages) > 1 else set()
+    kept = [_strip_edges(lines, running, n) for n, lines in enumerate(split)]
+    body = ""
+    for lines in kept:
+        text = "\n".join(lines).strip("\n")
+        if not text.strip():
+            continue
+        if not body:
+            body = text
+        elif not _ENDS_SENTENCE.search(body) and re.match(r"\s*[a-z(“\"‘']", text):
+            body += "\n" + text  # the page ended mid-sentence: the next one goes on with it
+        else:
+            body += "\n\n" + text
+    return _dehyphenate(body)
+
+
 def parse_pdf(source: str, data: bytes) -> Article:
     import logging
 
@@ -277,7 +395,7 @@ def parse_pdf(source: str, data: bytes) -> Article:
         meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except Exception as exc:  # pypdf raises many types for broken files
         raise SourceError(f"unreadable PDF ({type(exc).__name__}: {exc})".split("\n")[0]) from exc
-    body = "\n\n".join(pages)
+    body = join_pages(pages)
     if not body.strip():
         raise SourceError("the PDF has no extractable text (scanned images?)")
     return _finish(source, str(meta_title) if meta_title else None, body)

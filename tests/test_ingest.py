@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from ingest import run_ingest
+from ingest import load_article, run_ingest
 from rag import Assistant
 from sourcechat.store import open_collection
 from tests.conftest import ESSAY, WIKI, cli
@@ -227,3 +228,76 @@ def test_url_is_fetched_saved_into_sources_and_answerable(fresh, tmp_path):
     assert result["answer"] in {"Ingrid Holm", ""} and "Ingrid Holm" in result["text"]
     assert any(c["source"] == saved[0].name and "Ingrid Holm" in c["quote"] for c in result["citations"])
     assert run_ingest(fresh).unchanged == 5  # the saved page is an ordinary article from now on
+
+
+def _report_pdf(path: Path) -> None:
+    """A three-page report as typesetting makes one: a running header and a numbered footer on every page,
+    a sentence that runs over a page break, and a word broken with a hyphen at a line end."""
+    from reportlab.pdfgen import canvas
+
+    pages = [
+        ["The harbour board met eleven times in 2024 and approved the new deep-water quay at",
+         "the north basin, whose ageing infra-",
+         "structure had been judged unsafe by the port engineer in a survey last spring. The quay"],
+        ["opened on 3 June 2025 and cost the board £4.2 million, which was paid in full from the",
+         "reserve fund that the board has kept since the sale of the old fish market in 2011.",
+         "Repairs to the breakwater, which was damaged in the storms of last winter, are planned."],
+        ["The board thanks the Pellerin Dock Company and its staff for their help during the works."],
+    ]
+    c = canvas.Canvas(str(path))
+    for n, lines in enumerate(pages, 1):
+        c.drawString(60, 800, "Tarrow Harbour Board - Annual Report 2024")
+        for row, line in enumerate(lines):
+            c.drawString(60, 740 - 16 * row, line)
+        c.drawString(280, 30, f"Page {n} of {len(pages)}")
+        c.showPage()
+    c.save()
+
+
+def test_a_pdf_report_reads_as_running_text_without_its_headers_footers_or_line_end_hyphens(fresh, tmp_path):
+    pdf = tmp_path / "harbour-report.pdf"
+    _report_pdf(pdf)
+    text = load_article(pdf).text
+    assert "Annual Report 2024" not in text and "Page 2" not in text  # the running header and the footers
+    assert "infrastructure" in text and "infra-" not in text
+    assert "The quay\nopened on 3 June 2025" in text  # one sentence, though a page ended inside it
+    report = run_ingest(fresh, [str(pdf)])
+    assert report.added == 1 and not report.failed
+    result = Assistant(fresh).ask("When did the quay open?")
+    assert result["citations"][0]["source"] == "harbour-report.pdf"
+    quote = " ".join(result["citations"][0]["quote"].split())
+    assert "3 June 2025" in result["text"] and "The quay opened on 3 June 2025" in quote
+
+
+WIKI_PAGE = """<html><head><title>Tarrow Lighthouse - Wikipedia</title></head><body>
+<div id="content"><h1>Tarrow Lighthouse</h1>
+<table class="infobox"><tr><th>Height</th><td>31 m</td></tr><tr><th>Keeper</th><td>Edda Marsh</td></tr></table>
+<p>Tarrow Lighthouse is a lighthouse on the north pier of Tarrow harbour. It was first lit on 2 March 1874.<sup
+class="reference"><a href="#cite_note-1">[1]</a></sup> Its lamp was electrified in 1936, and its light can be
+seen 18 nautical miles out to sea.<sup class="reference"><a href="#cite_note-2">[2]</a></sup></p>
+<h2><span class="mw-headline" id="History">History</span><span class="mw-editsection"><span
+class="mw-editsection-bracket">[</span><a href="/w/index.php?title=Tarrow_Lighthouse&amp;action=edit&amp;section=1">edit</a><span
+class="mw-editsection-bracket">]</span></span></h2>
+<p>The lighthouse was designed by the engineer Alder Quist and built by the Pellerin Dock Company at a cost of
+£4,100. It has been automated since 1991, when its last keeper retired after 29 years of service.</p>
+<h2><span class="mw-headline" id="References">References</span></h2>
+<div class="reflist"><ol class="references"><li id="cite_note-1"><a href="#cite_ref-1">^</a> Brund, Oskar (1990).
+<i>Lights of the Northern Coast</i>. Harwick Press. p. 77.</li><li id="cite_note-2"><a href="#cite_ref-2">^</a>
+"Pier light goes electric". Tarrow Gazette. 9 May 1936.</li></ol></div>
+<table class="navbox"><tr><td><a href="/wiki/Osterby_Light">Osterby Light</a> · <a href="/wiki/Kallbrenn_Light">Kallbrenn
+Light</a> · <a href="/wiki/Voss_Point_Light">Voss Point Light</a></td></tr></table>
+</div></body></html>"""
+
+
+def test_a_wiki_page_reads_without_edit_links_citation_markers_references_or_navboxes(tmp_path):
+    page = tmp_path / "tarrow-lighthouse.html"
+    page.write_text(WIKI_PAGE, encoding="utf-8")
+    text = load_article(page).text
+    assert "first lit on 2 March 1874. Its lamp" in text and "out to sea." in text  # no "[1]" after a sentence
+    assert "[edit]" not in text and "edit" not in text.split("History")[1][:5]
+    assert "History" in text and "Alder Quist" in text and "Edda Marsh" in text  # headings, text and infobox stay
+    assert "Harwick Press" not in text and "Pier light goes electric" not in text  # the references
+    assert "Voss Point Light" not in text  # the navigation box of related pages
+    plain = tmp_path / "plain.html"  # a page with none of a wiki's markup reads as before
+    plain.write_text("<html><body><article><p>The reference desk opens at 9:00.</p></article></body></html>")
+    assert load_article(plain).text.strip() == "The reference desk opens at 9:00."
