@@ -994,7 +994,12 @@ def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidenc
             if score > best_score:
                 best, best_score = article.source, score
     if best_score < 0.35 and evidence:
-        return evidence[0].sentence.source
+        # no title is named: of the articles the evidence comes from, the one whose text says most of the
+        # request's words ("what the *interview* says about the *team*'s *vehicles*": the transcript, not the
+        # logistics report whose trucks matched "vehicles" best), the best evidence's first when several do
+        def says(source: str) -> int:
+            return len(words & set(snap.articles[source].data.stems))
+        return max(near, key=lambda source: (says(source), -near.index(source)))
     return best
 
 

@@ -120,7 +120,19 @@ def summary_aspect(question: str, title: str) -> str | None:
     naming = set(content_stems(title))
     if re.search(rf"\b{re.escape(root.text[:1].upper() + root.text[1:])}\b", question):
         return None  # a name ("the Wayfarer *Atlas* guide"), not an aspect
-    if root.lemma_ in DOCUMENT_NOUNS or fold(root.text) in DOCUMENT_NOUNS or stem(fold(root.text)) in naming:
+    if root.lemma_ in DOCUMENT_NOUNS or fold(root.text) in DOCUMENT_NOUNS:
+        # "the FAQ *about keeping hens and bees*", "the report *on the 2025 club championship*": what follows
+        # the document is an aspect when it says more than one thing the article's title does not (a request
+        # for "the article about the Riverside Bridge" asks for the whole of the article so titled, and "the
+        # entry on *the song*" names the article's subject in a word)
+        about = re.search(r"\b(about|on|regarding|concerning)\s+(.+)$", rest[chunks[0].end_char:])
+        if about and len(set(content_stems(about.group(2))) - naming - DOCUMENT_NOUNS) >= 2:
+            written = re.search(re.escape(about.group(2)), question, re.I)
+            if about.group(1) == "on" and written and re.fullmatch(r"(?:(?:the|a|an)\s+)?[A-Z][\w'’&.-]*(?:\s+[A-Z][\w'’&.-]*)*", written.group(0)):
+                return None  # "the review on *Pitchfork*": where it appeared
+            return about.group(2)
+        return None
+    if stem(fold(root.text)) in naming:
         return None
     return rest
 

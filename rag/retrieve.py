@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -13,7 +15,46 @@ from pydantic import ConfigDict
 
 from rag.index import CorpusIndex
 from sourcechat.settings import Settings
-from sourcechat.store import embeddings, open_collection
+from sourcechat.store import embeddings, open_collection, paged_get
+
+
+class ChunkVectors:
+    """The chunk vectors of a view, normalised, in the view's order: what an exact dense search multiplies.
+    Read from Chroma once per chunk (a new view reads only the chunks it adds) and kept for the latest view."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, np.ndarray] = {}
+        self._generation: str | None = None
+        self._matrix = np.zeros((0, 0), np.float32)
+
+    def matrix(self, snap, store) -> np.ndarray:
+        with self._lock:
+            if self._generation != snap.generation:
+                missing = [i for i in snap.ids if i not in self._by_id]
+                for page in paged_get(store, include=["embeddings"], ids=missing) if missing else ():
+                    for chunk_id, vector in zip(page["ids"], page["embeddings"]):
+                        v = np.asarray(vector, dtype=np.float32)
+                        self._by_id[chunk_id] = v / (np.linalg.norm(v) or 1.0)
+                rows = [self._by_id.get(i) for i in snap.ids]
+                dim = next((len(r) for r in rows if r is not None), 0)
+                self._matrix = np.stack([r if r is not None else np.zeros(dim, np.float32) for r in rows]) \
+                    if rows and dim else np.zeros((0, 0), np.float32)
+                self._by_id = {i: r for i, r in zip(snap.ids, rows) if r is not None}  # removed chunks go
+                self._generation = snap.generation
+            return self._matrix
+
+    def search(self, snap, store, vector: list[float], n: int) -> list[tuple[str, float]]:
+        """The `n` chunks nearest `vector` by cosine, exactly: (chunk id, cosine distance), ties by position."""
+        matrix = self.matrix(snap, store)
+        if not len(matrix):
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        sims = matrix @ (query / (np.linalg.norm(query) or 1.0))
+        n = min(n, len(sims))
+        nearest = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
+        order = sorted(nearest.tolist(), key=lambda i: (-float(sims[i]), i))
+        return [(snap.ids[i], 1.0 - float(sims[i])) for i in order]
 
 
 class Fused(NamedTuple):
@@ -38,6 +79,7 @@ class HybridRetriever(BaseRetriever):
     corpus: CorpusIndex
     store: Any = None
     k: int = 6
+    vectors: ChunkVectors | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return self.retrieve(query, self.embed(query), self.k)
@@ -64,8 +106,14 @@ class HybridRetriever(BaseRetriever):
             self.store = open_collection(self.settings)
         # ids and distances only: the view already holds every chunk's text and metadata, and fetching
         # them from Chroma for 50 candidates cost 3-4x the search itself (issue 11: warm ask / bare)
-        found = self.store.query(query_embeddings=[vector], n_results=n, include=["distances"])
-        dense = list(zip(found["ids"][0], (found["distances"] or [[]])[0]))
+        snap = self.corpus.snapshot()
+        if len(snap.ids) <= self.settings.exact_search_chunks:
+            if self.vectors is None:
+                self.vectors = ChunkVectors()
+            dense = self.vectors.search(snap, self.store, vector, n)
+        else:
+            found = self.store.query(query_embeddings=[vector], n_results=n, include=["distances"])
+            dense = list(zip(found["ids"][0], (found["distances"] or [[]])[0]))
         lexical = self.corpus.bm25_search(query, n)
         fused: dict[str, float] = {}
         dense_sim: dict[str, float] = {}

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # search dropped about one chunk in 2,000 of the exact top 50, and after a re-ingest a chunk that then
     # fell out of the top ten; at 200 none in 300 questions was dropped (eval collection).
     hnsw_ef_search: int = Field(200, ge=10, le=5000)
+    # Up to this many chunks the dense search is exact (the chunk vectors in memory, ~1.5 KB each: 75 MB at
+    # the limit) rather than Chroma's HNSW, whose graph Chroma rebuilds when a process opens a collection it
+    # has not persisted (under 1,000 chunks) and differently each time: the same question then got other
+    # chunks after a restart. 0: always HNSW.
+    exact_search_chunks: int = Field(50_000, ge=0)
 
     # Answering. "extractive" is offline and the default; the others are the generative backends of
     # rag/backends.py (`sourcechat backends` lists them), checked against that table when chosen.

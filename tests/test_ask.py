@@ -200,3 +200,25 @@ def test_warm_up_builds_the_spelling_index(indexed):
     index = snap.spelling
     assistant.ask("Who mastred the song?")  # a misspelt word: the check runs, on the same index
     assert assistant.corpus.snapshot().spelling is index and index.has_close("mastred", 0.85)
+
+
+def test_the_dense_search_is_exact_and_the_same_in_every_process(indexed, assistant):
+    """A collection of up to `exact_search_chunks` chunks is searched exactly (the chunk vectors in memory),
+    not through Chroma's HNSW, whose graph Chroma rebuilds when a process opens an index it has not persisted
+    (under 1,000 chunks), differently each time: the same question had got other chunks after a restart."""
+    import numpy as np
+
+    from sourcechat.store import embeddings, open_collection
+
+    question = "What kind of place does the short film look like it was shot in?"
+    vector = embeddings(indexed).embed_query(question)
+    stored = open_collection(indexed).get(include=["embeddings"])
+    matrix = np.asarray(stored["embeddings"], dtype=np.float32)
+    sims = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)) @ (np.asarray(vector) / np.linalg.norm(vector))
+    exact = [stored["ids"][i] for i in np.argsort(-sims, kind="stable")[:indexed.candidates_k]]
+    nearest = sorted(assistant.retriever.ranked(question, vector), key=lambda hit: -hit.dense)[:10]
+    assert [hit.chunk_id for hit in nearest] == exact[:10]
+    assert np.allclose([hit.dense for hit in nearest], np.sort(sims)[::-1][:10], atol=1e-5)
+    runs = [json.loads(cli(["ask", "--json", question], indexed).stdout) for _ in range(2)]  # two processes
+    assert [[c["chunk_id"] for c in r["retrieved"]] for r in runs][0] == [c["chunk_id"] for c in runs[1]["retrieved"]]
+    assert runs[0]["text"] == runs[1]["text"]

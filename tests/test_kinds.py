@@ -148,6 +148,14 @@ def test_a_summary_of_one_aspect_gives_the_sentences_about_it(ferry_assistant):
     assert summary_aspect("Summarize the Lakeside ferry refit article", "Lakeside ferry returns") is None
     assert summary_aspect("Give me an overview of the encyclopedia entry on the song", "We Cry Together") is None
     assert summary_aspect("Summarize the results of the trial", "Migraine pill trial") == "the results of the trial"
+    # a document's part, after "about"/"on": the aspect, when it says more than its title; a name after "on"
+    # is where the document appeared
+    assert summary_aspect("Summarize the story about the ferry's new waiting room.", "Lakeside ferry returns") == \
+        "the ferry's new waiting room"
+    assert summary_aspect("Summarize the article about the Lakeside ferry.", "Lakeside ferry returns") is None
+    assert summary_aspect("Summarize the review on Pitchfork.", "We Cry Together") is None
+    room = ferry_assistant.ask("Summarize the Lakeside ferry story about its new waiting room.")
+    assert any("waiting room" in c["quote"] for c in room["citations"]), room["text"]
 
 
 def test_a_describe_request_gets_up_to_three_sentences_about_the_thing(ferry_assistant):
