@@ -162,7 +162,12 @@ def parse_text(source: str, data: bytes) -> Article:
 def parse_html(source: str, data: bytes) -> Article:
     import trafilatura
 
-    html = _without_wiki_chrome(decode_text(data))
+    html = decode_text(data)
+    tree = _parse_html(html)  # parsed once: for the wiki apparatus, the byline and the boxes
+    if tree is not None and _strip_wiki_chrome(tree):
+        from lxml import etree
+
+        html = etree.tostring(tree, encoding="unicode", method="html")
     body = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
     if not body or not body.strip():
         raise SourceError("no readable article text in this HTML page")
@@ -171,7 +176,7 @@ def parse_html(source: str, data: bytes) -> Article:
     if not title:
         match = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
         title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
-    article = _article(html)  # parsed once for both: trafilatura's tree is not exposed
+    article = _article(tree)  # trafilatura's own tree is not exposed
     return _finish(source, title, _with_boxes(_with_bylines(body, bylines(article)), boxes(article)))
 
 
@@ -185,20 +190,10 @@ _WIKI_CHROME = ("//span[contains(concat(' ', normalize-space(@class), ' '), ' mw
                 "//*[contains(concat(' ', normalize-space(@class), ' '), ' navbox ')]")
 
 
-def _without_wiki_chrome(html: str) -> str:
-    """The page without a wiki's apparatus (`_WIKI_CHROME`); any other page comes back as it was."""
-    if "mw-" not in html and "reference" not in html and "navbox" not in html:
-        return html
-    from lxml import etree
-    from lxml import html as lxml_html
-
-    try:
-        tree = lxml_html.fromstring(html)
-    except (ValueError, etree.ParserError):
-        return html
+def _strip_wiki_chrome(tree) -> bool:
+    """Remove a wiki's apparatus (`_WIKI_CHROME`) from a parsed page, keeping the text that follows each
+    removed element; whether there was any."""
     found = [node for path in _WIKI_CHROME for node in tree.xpath(path)]
-    if not found:
-        return html
     for node in found:
         parent = node.getparent()
         if parent is None:
@@ -210,7 +205,7 @@ def _without_wiki_chrome(html: str) -> str:
             else:
                 parent.text = (parent.text or "") + node.tail
         parent.remove(node)
-    return etree.tostring(tree, encoding="unicode", method="html")
+    return bool(found)
 
 
 # what marks an article's byline or dateline in a page's markup: class, id, itemprop or rel
@@ -220,13 +215,19 @@ _COMMENTS = re.compile(r"comment|repl(?:y|ies)|discussion", re.I)  # readers' na
 _BLOCKS = ("p", "li", "h2", "h3", "h4", "h5", "h6", "dt", "dd")
 
 
-def _article(html: str):
-    """The page's article element (else its main element, else the page), or None when it does not parse."""
+def _parse_html(html: str):
+    """The page's lxml tree, or None when it does not parse."""
     from lxml import html as lxml_html
 
     try:
-        tree = lxml_html.fromstring(html)
+        return lxml_html.fromstring(html)
     except (ValueError, lxml_html.etree.ParserError):
+        return None
+
+
+def _article(tree):
+    """The page's article element (else its main element, else the page), or None for no tree."""
+    if tree is None:
         return None
     return (tree.xpath("//article") or tree.xpath("//main") or [tree])[0]
 

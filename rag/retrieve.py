@@ -19,28 +19,30 @@ from sourcechat.store import embeddings, open_collection, paged_get
 
 
 class ChunkVectors:
-    """The chunk vectors of a view, normalised, in the view's order: what an exact dense search multiplies.
-    Read from Chroma once per chunk (a new view reads only the chunks it adds) and kept for the latest view."""
+    """The chunk vectors of a view, normalised, one row per chunk in the view's order: what an exact dense
+    search multiplies. Read from Chroma once per chunk (a new view reads only the chunks it adds; the rest
+    are copied from the previous matrix) and kept for the latest view only: one matrix in memory."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_id: dict[str, np.ndarray] = {}
         self._generation: str | None = None
+        self._row: dict[str, int] = {}  # chunk id → its row of `_matrix`
         self._matrix = np.zeros((0, 0), np.float32)
 
     def matrix(self, snap, store) -> np.ndarray:
         with self._lock:
             if self._generation != snap.generation:
-                missing = [i for i in snap.ids if i not in self._by_id]
+                fetched: dict[str, np.ndarray] = {}
+                missing = [i for i in snap.ids if i not in self._row]
                 for page in paged_get(store, include=["embeddings"], ids=missing) if missing else ():
                     for chunk_id, vector in zip(page["ids"], page["embeddings"]):
                         v = np.asarray(vector, dtype=np.float32)
-                        self._by_id[chunk_id] = v / (np.linalg.norm(v) or 1.0)
-                rows = [self._by_id.get(i) for i in snap.ids]
-                dim = next((len(r) for r in rows if r is not None), 0)
-                self._matrix = np.stack([r if r is not None else np.zeros(dim, np.float32) for r in rows]) \
-                    if rows and dim else np.zeros((0, 0), np.float32)
-                self._by_id = {i: r for i, r in zip(snap.ids, rows) if r is not None}  # removed chunks go
+                        fetched[chunk_id] = v / (np.linalg.norm(v) or 1.0)
+                dim = self._matrix.shape[1] if self._row else len(next(iter(fetched.values()), ()))
+                rows = [self._matrix[self._row[i]] if i in self._row else fetched.get(i, np.zeros(dim, np.float32))
+                        for i in snap.ids]
+                self._matrix = np.stack(rows) if rows and dim else np.zeros((0, 0), np.float32)
+                self._row = {i: n for n, i in enumerate(snap.ids) if i in self._row or i in fetched}
                 self._generation = snap.generation
             return self._matrix
 
