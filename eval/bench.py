@@ -133,8 +133,8 @@ def _ingest_vs_encode(settings: Settings) -> dict:
     from ingest.chunk import chunk_article
     from ingest.load import parse_article
     from ingest.pipeline import EMBED_CALL_TEXTS, WORD_CALL_TEXTS, _embed_texts, _Pending, _sentence_texts, source_files
-    from rag.text import paraphrase_words
     from sourcechat.store import embeddings
+    from sourcechat.text import paraphrase_words
 
     model = embeddings(settings)
     model.embed_query("load the model first")

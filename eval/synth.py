@@ -15,10 +15,10 @@ import re
 
 import numpy as np
 
-from rag.text import paraphrase_words
 from sourcechat.sentence_vectors import read_vectors, vector_file, write_vectors
 from sourcechat.settings import Settings
 from sourcechat.store import PAGE_SIZE, bump_generation, get_all, open_collection
+from sourcechat.text import paraphrase_words
 from sourcechat.word_vectors import WordVectorStore
 
 log = logging.getLogger(__name__)

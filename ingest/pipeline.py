@@ -26,9 +26,10 @@ from sourcechat.audit import audit
 from sourcechat.contracts import ChunkMeta, chunk_id
 from sourcechat.errors import SourceError, UserError
 from sourcechat.lru import LRU
-from sourcechat.sentence_vectors import remove_vectors, vector_file, write_vectors
+from sourcechat.sentence_vectors import remove_vectors, sentence_key, vector_file, write_vectors
 from sourcechat.settings import Settings
 from sourcechat.store import bump_generation, delete_ids, embeddings, get_all, open_collection
+from sourcechat.text import paraphrase_words
 from sourcechat.word_vectors import WordVectorStore
 
 Progress = Callable[[int, int, str], None]
@@ -203,9 +204,7 @@ def _sentence_spans(pending: _Pending) -> list[tuple[int, int]]:
 
 
 def _sentence_texts(pending: _Pending) -> list[str]:
-    """What evidence selection compares a question with: "title: sentence" (rag.evidence.sentence_key)."""
-    from rag.evidence import sentence_key
-
+    """What evidence selection compares a question with: "title: sentence" (`sentence_key`)."""
     text, title = pending.article.text, pending.article.title
     return [sentence_key(title, text[s:e]) for s, e in _sentence_spans(pending)]
 
@@ -292,8 +291,6 @@ def _store_new_words(pending: list[_Pending], settings: Settings, model: Embedde
     """Embed the words of the changed articles that the word table does not hold yet, and append them
     (sourcechat.word_vectors). Optional data: a failure here is logged and the ingest goes on (those words
     are then embedded at question time, as before)."""
-    from rag.text import paraphrase_words
-
     store = WordVectorStore(settings)
     vocabulary: set[str] = set()
     for item in pending:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.text import fold, parse_syntax, stem
+from rag.text import parse_syntax
+from sourcechat.text import fold, stem
 
 SUBJECT, OBJECT, OBLIQUE = "subject", "object", "oblique"
 

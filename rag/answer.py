@@ -49,8 +49,9 @@ from rag.kinds import (
 )
 from rag.question import QuestionInfo, Term, analyse, summary_aspect
 from rag.spans import Span, infobox_key, is_byline, is_headline, spans, table_cell, value_key
-from rag.text import content_stems, fold, paraphrase_words, parse, parse_many, parse_syntax, stem
+from rag.text import parse, parse_many, parse_syntax
 from sourcechat.settings import Settings
+from sourcechat.text import content_stems, fold, paraphrase_words, stem
 
 # --- candidate scoring: one table of named features and their weights -------------------------------
 

@@ -90,7 +90,8 @@ class Assistant:
     def warm_up(self, vocabulary_limit: int = 5000) -> None:
         """Load the models and the index now rather than on the first question, and embed the collection's
         commonest words, which paraphrase checks compare against (else the first questions pay for it)."""
-        from rag.text import STOPWORDS, nlp
+        from rag.text import nlp
+        from sourcechat.text import STOPWORDS
 
         embeddings(self.settings).embed_query("warm up")
         snap = self.corpus.snapshot()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import QUESTION_WORDS, STOPWORDS, parse_syntax, words
+from rag.text import parse_syntax
+from sourcechat.text import QUESTION_WORDS, STOPWORDS, words
 
 _POINTERS = re.compile(r"\b(it|its|it's|they|them|their|he|him|his|she|her|this|that|those|these|there|"
                        r"the song|the track|the album|the film|the video)\b", re.I)

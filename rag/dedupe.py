@@ -15,8 +15,8 @@ from typing import Protocol
 
 from langchain_core.documents import Document
 
-from rag.text import words
 from sourcechat.contracts import Retrieved
+from sourcechat.text import words
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from langchain_core.documents import Document
 from rag.index import Sentence, Snapshot
 from rag.question import QuestionInfo, Term
 from rag.spans import is_byline
-from rag.text import content_stems, fold, paraphrase_words, stem
 from sourcechat.contracts import Retrieved
 from sourcechat.lru import LRU
-from sourcechat.sentence_vectors import SentenceVectorReader
+from sourcechat.sentence_vectors import SentenceVectorReader, sentence_key
 from sourcechat.settings import Settings
 from sourcechat.store import embeddings
+from sourcechat.text import content_stems, fold, paraphrase_words, stem
 from sourcechat.word_vectors import WordVectorStore
 
 
@@ -140,7 +140,7 @@ class Paraphrases:
 
 def candidate_words(sentence: str) -> list[str]:
     """The words of a sentence that the lexical match checks a missing question word against: the
-    paraphrase vocabulary's (`rag.text.paraphrase_words`) of four letters or more."""
+    paraphrase vocabulary's (`sourcechat.text.paraphrase_words`) of four letters or more."""
     return list(_candidate_words(sentence))
 
 
@@ -215,12 +215,6 @@ def select_evidence(info: QuestionInfo, docs: list[Document], query_vector: list
         evidence.score = 0.45 * evidence.dense + 0.55 * evidence.lexical + 0.02 / evidence.chunk_rank
     items.sort(key=lambda e: e.score, reverse=True)
     return items[:limit]
-
-
-def sentence_key(title: str, sentence: str) -> str:
-    """What a sentence is embedded as: with its article's title, as chunks are, so that the name of the
-    article's subject, shared by all its sentences, does not decide which of them matches."""
-    return f"{title}: {sentence}" if title else sentence
 
 
 def _close_spelling(word: str, snap: Snapshot, within: Collection[str] | None = None) -> bool:

@@ -39,7 +39,6 @@ import numpy as np
 
 from rag.lexical import ArticleTokens, LexicalIndex, Segment
 from rag.spelling import LayeredSpelling, SpellingIndex
-from rag.text import content_stems, fold, words
 from sourcechat.contracts import ChunkMeta, chunk_version
 from sourcechat.errors import UserError
 from sourcechat.files import atomic_file, write_atomic
@@ -51,6 +50,7 @@ from sourcechat.store import (
     on_generation_change,
     open_collection,
 )
+from sourcechat.text import content_stems, fold, words
 
 log = logging.getLogger(__name__)
 

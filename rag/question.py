@@ -28,7 +28,8 @@ from rag.kinds import (
     Form,
     form_named,
 )
-from rag.text import QUESTION_WORDS, STOPWORDS, content_stems, fold, parse_syntax, stem, words
+from rag.text import parse_syntax
+from sourcechat.text import QUESTION_WORDS, STOPWORDS, content_stems, fold, stem, words
 
 # Words that only say which kind of answer is wanted; the evidence need not repeat them.
 _TYPE_WORDS = set("""year date day month decade time number position rank place many much long name called

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.text import content_stems, fold
+from sourcechat.text import content_stems, fold
 
 # Fitted on the collection by `python -m eval.calibrate_verify` (README, "What verified means"): a
 # sentence is supported by an evidence sentence when at least LEXICAL_SUPPORT of its content stems occur

@@ -80,6 +80,12 @@ def remove_vectors(settings: Settings, source: str, content_hash: str) -> None:
             path.unlink(missing_ok=True)
 
 
+def sentence_key(title: str, sentence: str) -> str:
+    """What a sentence is embedded as: with its article's title, as chunks are, so that the name of the
+    article's subject, shared by all its sentences, does not decide which of them matches."""
+    return f"{title}: {sentence}" if title else sentence
+
+
 class SentenceVectorReader:
     """Reads articles' sentence-vector files for a question, keeping the recently used ones in memory."""
 

@@ -12,7 +12,7 @@ from langchain_core.documents import Document
 
 from eval.bench_dedupe import edited_copies
 from rag.dedupe import collapse_near_duplicates, jaccard, shingles
-from rag.text import content_stems
+from sourcechat.text import content_stems
 from tests.conftest import SOURCES, WIKI, indexed_copy
 
 COPIES = 60

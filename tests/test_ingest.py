@@ -301,3 +301,22 @@ def test_a_wiki_page_reads_without_edit_links_citation_markers_references_or_nav
     plain = tmp_path / "plain.html"  # a page with none of a wiki's markup reads as before
     plain.write_text("<html><body><article><p>The reference desk opens at 9:00.</p></article></body></html>")
     assert load_article(plain).text.strip() == "The reference desk opens at 9:00."
+
+
+def test_ingest_imports_nothing_from_rag(fresh):
+    """Data flows one way (sources → ingest → Chroma → rag): an ingest run, in a process of its own, stores
+    the chunks, sentence vectors and word vectors that rag reads without loading any rag module."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from ingest import run_ingest\n"
+            "from sourcechat.settings import Settings\n"
+            f"report = run_ingest(Settings(sources_dir={str(fresh.sources_dir)!r}, index_dir={str(fresh.index_dir)!r},"
+            " _env_file=None))\n"
+            "print(report.chunks, sorted(m for m in sys.modules if m == 'rag' or m.startswith('rag.')))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    chunks, loaded = run.stdout.strip().split(" ", 1)
+    assert int(chunks) > 0 and loaded == "[]"
+    assert any((fresh.index_dir / "sentence_vectors").glob("*.f32"))

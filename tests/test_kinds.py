@@ -323,7 +323,7 @@ def test_a_sentence_is_read_with_the_heading_of_its_section(ferry_assistant):
     """Under "## Why the refit took so long", "Engineers replaced the diesel engines..." is about the refit
     though neither it nor its neighbours say "refit": the heading's words are part of its context."""
     from rag.index import is_section_heading
-    from rag.text import content_stems, stem
+    from sourcechat.text import content_stems, stem
 
     snap = ferry_assistant.corpus.snapshot()
     article = snap.articles[STORY]

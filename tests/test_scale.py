@@ -227,7 +227,7 @@ def test_a_view_that_cannot_save_its_files_keeps_its_articles_and_follows_a_remo
 
 def _same_view(got, expected) -> None:
     """Two views of one collection hold the same articles, counts and BM25 scores."""
-    from rag.text import content_stems
+    from sourcechat.text import content_stems
 
     assert got.ids == expected.ids and got.idf == expected.idf and got.totals == expected.totals
     assert got.article_df == expected.article_df and got.topic == expected.topic
@@ -359,7 +359,7 @@ def _old_fold(text: str) -> str:
 
 @pytest.mark.unit
 def test_fold_by_translate_equals_the_character_loop():
-    from rag.text import fold
+    from sourcechat.text import fold
 
     samples = ["Zoë’s café — “naïve” résumé", "İstanbul Ǆ ﬁ ½ Ⅻ", "plain ascii", "a\u0301b\u0327c", "Straße ΣΊΣΥΦΟΣ"]
     samples.append("".join(chr(c) for c in range(0x20, 0x2500) if not 0xD800 <= c < 0xE000))
@@ -383,7 +383,7 @@ def test_spelling_index_equals_difflib(big_assistant):
 
 def test_precomputed_stems_equal_content_stems(indexed, tmp_path):
     from rag.index import load_snapshot
-    from rag.text import content_stems
+    from sourcechat.text import content_stems
 
     settings = indexed_copy(indexed, tmp_path)
     snap = load_snapshot(settings)

@@ -53,7 +53,7 @@ def test_a_table_row_offers_its_values_not_its_labels_or_bars():
 
 def test_a_number_with_separators_is_one_word():
     """"at 10:00" matches the 10:00 row, not the "10" of "10,600" in another row."""
-    from rag.text import words
+    from sourcechat.text import words
 
     assert words("At 10:00, 10,600 tonnes; 6.1 km in 2022.") == ["at", "10:00", "10,600", "tonnes", "6.1", "km", "in", "2022"]
 

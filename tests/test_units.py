@@ -83,7 +83,7 @@ def test_a_type_word_names_the_answer_only_in_the_wh_phrase():
 
 
 def test_irregular_verb_forms_share_the_base_form_stem():
-    from rag.text import stem
+    from sourcechat.text import stem
 
     assert stem("wrote") == stem("write") and stem("won") == stem("win") and stem("paid") == stem("pay")
 

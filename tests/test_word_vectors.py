@@ -73,8 +73,8 @@ def test_readers_never_see_a_word_without_its_vector_while_it_grows(tmp_path):
 def test_ingest_stores_the_words_and_a_question_reads_them_without_embedding(tmp_path):
     from ingest import run_ingest
     from rag.evidence import VectorCache
-    from rag.text import paraphrase_words
     from sourcechat.store import embeddings
+    from sourcechat.text import paraphrase_words
 
     settings = make_settings(tmp_path)
     copy_sources(settings.sources_dir)
