@@ -30,10 +30,15 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # edit links, citation markers and a navbox; a three-page PDF report with a running header and footer, sentences
 # and words broken across pages and lines; a Markdown FAQ with question headings, nested lists and bold labels; a
 # plain-text interview transcript with speaker labels) and 116 questions, written the same way in the fourth
-# session of 2026-12-03, scored against its start and its end.
+# session of 2026-12-03, scored against its start and its end. fresh7: four more (a two-column PDF report with a
+# table and a running footer; a Windows-1252 email thread with CRLF line endings, quoted replies two levels
+# deep and signatures; a commercial web page with a definition list, a price table, <details> FAQs, reviews,
+# a sidebar and JSON-LD; a Markdown postmortem with front matter, code blocks, footnotes, reference links
+# and a timeline table) and 116 questions, written the same way in the fifth session of 2026-12-03.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
           "fresh5": EVAL_DIR / "fresh5.jsonl", "fresh6": EVAL_DIR / "fresh6.jsonl",
+          "fresh7": EVAL_DIR / "fresh7.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
