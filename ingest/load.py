@@ -20,6 +20,7 @@ from sourcechat.errors import SourceError
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ""}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
 
@@ -151,8 +152,42 @@ def metadata_header(fields: dict[str, str]) -> str:
     return ". ".join(parts) + "." if parts else ""
 
 
+_QUOTE_MARKS = re.compile(r"^[ \t]{0,3}(?:>[ \t]?)+", re.M)  # "> " and "> > ": a reply's quoted lines
+_MD_COMMENT = re.compile(r"<!--.*?-->\n?", re.S)
+_MD_FENCE = re.compile(r"^[ \t]{0,3}(?:```|~~~)[^\n]*\n?", re.M)
+_MD_INLINE = [
+    (re.compile(r"(?<!^)\[\^[^\]\s]+\]", re.M), ""),  # a footnote reference ("staging[^3]"), not its definition
+    (re.compile(r"!?\[([^\]\n]+)\]\([^)\s]+(?:\s+\"[^\"]*\")?\)"), r"\1"),  # [text](url), ![alt](src)
+    (re.compile(r"\[([^\]\n^]+)\]\[[^\]\n]*\]"), r"\1"),  # [text][ref]
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # **strong**
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *emphasis* (not a list's "* ")
+    (re.compile(r"(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)"), r"\1"),  # _emphasis_ (not snake_case)
+    (re.compile(r"`([^`\n]+)`"), r"\1"),  # `code`
+]
+
+
+def unquote(text: str) -> str:
+    """A reply's quoted lines ("> " and "> > " at line starts: e-mail, Markdown blockquotes) as their text:
+    the marks cut sentences and names apart ("When we lifted a\n> > section of the north slope")."""
+    return _QUOTE_MARKS.sub("", text)
+
+
+def plain_markdown(text: str) -> str:
+    """Markdown as a reader sees it rendered, line for line: no comments, code fences, emphasis or code
+    marks, footnote references or link targets ("**not** copy sequence values[^1]" → "not copy sequence
+    values"). Line breaks stay where they are, so hard-wrapped paragraphs, lists and tables read as before;
+    code keeps its lines, and a footnote's definition its text."""
+    text = _MD_FENCE.sub("", _MD_COMMENT.sub("", text))
+    for pattern, replacement in _MD_INLINE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def parse_text(source: str, data: bytes) -> Article:
     fields, body = split_front_matter(decode_text(data).lstrip("\ufeff"))
+    body = unquote(body)
+    if Path(source).suffix.lower() in MARKDOWN_SUFFIXES:
+        body = plain_markdown(body)
     title = fields.get("title") or first_heading(body)
     body = "\n".join(_MD_HEADING.sub(r"\1", line) for line in body.splitlines())
     header = metadata_header(fields)

@@ -18,9 +18,9 @@ import re
 
 from sourcechat.contracts import CELL_LABEL
 
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
 _ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _SEPARATOR_CELL = re.compile(r"^\s*:?-{2,}:?\s*$")
-_GAP = re.compile(r"\S(?: {3,}|\t+)(?=\S)")  # a run of 3+ spaces between two cells of a layout line
 
 
 def _cells(line: str) -> list[str] | None:
@@ -35,13 +35,16 @@ def _separator(row: list[str]) -> bool:
 
 def _has_header(rows: list[list[str]], separated: bool) -> bool:
     """The first row names three or more columns: Markdown says so with a separator row; otherwise every
-    one is named and none is a number, over rows of the same width."""
+    one (but an empty corner over the rows' own headings) is named and none is a number but a year, over
+    rows of the same width."""
     head = rows[0]
     if len(head) < 3:
         return False  # "| Capacity | 48 liters |": a two-column row is a key and its value already
     if separated:
         return sum(bool(c) for c in head) >= 2
-    return (len(head) >= 3 and all(c and not re.search(r"\d", c) for c in head)
+    named = head[1:] if not head[0] else head  # a table of row headings may leave its corner empty
+    return (len(head) >= 3 and all(c and (not re.search(r"\d", c) or _YEAR.fullmatch(c)) for c in named)
+            and any(re.search(r"[^\W\d]", c) for c in head)  # years name columns ("2022", "2023"), not a whole row
             and all(len(r) == len(head) for r in rows[1:]) and len(rows) >= 2)
 
 
@@ -96,31 +99,82 @@ def _label_block(block: list[str], carried: list[str] | None = None) -> tuple[li
 # --- PDF tables ------------------------------------------------------------------------------------
 
 
-def _layout_tables(layout: str) -> list[list[list[str]]]:
-    """Tables in pypdf's layout text: runs of lines split by wide gaps into columns, at least two of them
-    with three or more columns (two columns of prose side by side have one gap a line)."""
-    tables: list[list[list[str]]] = []
-    run: list[list[str]] = []
+_LAYOUT_CELL = re.compile(r"\S+(?: {1,2}\S+)*")  # words apart by at most two spaces: one cell of a layout line
 
-    def close() -> None:
-        if sum(len(r) >= 3 for r in run) >= 2:
-            tables.append(list(run))
-        run.clear()
 
+def _layout_cells(line: str) -> list[tuple[int, str]]:
+    """(column, text) of each cell of a layout line."""
+    return [(m.start(), m.group()) for m in _LAYOUT_CELL.finditer(line.expandtabs(4))]
+
+
+def _layout_runs(layout: str) -> list[list[list[tuple[int, str]]]]:
+    """Runs of layout lines of two or more cells; a table's rows may be a blank line apart."""
+    runs: list[list[list[tuple[int, str]]]] = []
+    run: list[list[tuple[int, str]]] = []
+    blank = False
     for line in layout.split("\n"):
-        stripped = line.strip()
-        cells = [c.strip() for c in re.split(r" {3,}|\t+", stripped)] if stripped else []
-        if len(cells) >= 2 and _GAP.search(stripped):
+        cells = _layout_cells(line)
+        if not cells:
+            if blank or not run:
+                runs.append(run)
+                run = []
+            blank = True
+            continue
+        blank = False
+        if len(cells) >= 2:
             run.append(cells)
         else:
-            close()
-    close()
+            runs.append(run)
+            run = []
+    runs.append(run)
+    return [r for r in runs if r]
+
+
+def _aligned(block: list[list[tuple[int, str]]]) -> list[list[str]]:
+    """The block's rows as cells under its columns (those of its widest row). A first row with fewer cells
+    (a header over row headings: an empty corner) has each one under the column that starts nearest and
+    blanks elsewhere; a later one (a "Total" row spanning columns) keeps just its cells."""
+    anchors = [o for o, _ in max(block, key=len)]
+    rows = []
+    for n, cells in enumerate(block):
+        if n and len(cells) < len(anchors):
+            rows.append([text for _, text in cells])
+            continue
+        row = [""] * len(anchors)
+        for offset, text in cells:
+            n = min(range(len(anchors)), key=lambda i: abs(anchors[i] - offset))
+            row[n] = f"{row[n]} {text}".strip()
+        rows.append(row)
+    return rows
+
+
+def _layout_tables(layout: str) -> list[list[list[str]]]:
+    """Tables in pypdf's layout text: runs of lines split by wide gaps into columns, at least two of them
+    with three or more columns (two columns of prose side by side have one gap a line). A table set in one
+    column of a two-column page shares its lines with the other column's prose: each column edge a row of
+    three or more cells starts at is tried as the table's left edge (and as its right one), and the rows the
+    cells beyond it make are a candidate; the splice keeps the one whose words the plain text holds."""
+    tables: list[list[list[str]]] = []
+    for run in _layout_runs(layout):
+        edges = sorted({o for cells in run if len(cells) >= 3 for o, _ in cells})
+        windows = [(0, 10**9)] + [(x, 10**9) for x in edges[1:]] + [(0, x) for x in edges[1:]]
+        for low, high in windows:
+            block: list[list[tuple[int, str]]] = []
+            for cells in run + [[]]:
+                inside = [(o, c) for o, c in cells if low <= o < high]
+                if len(inside) >= 2:
+                    block.append(inside)
+                    continue
+                if sum(len(r) >= 3 for r in block) >= 2:
+                    tables.append(_aligned(block))
+                block = []
     return tables
 
 
 def splice_pdf_tables(plain: str, layout: str) -> str:
     """`plain` with each table of `layout` put back as "|" rows where a run of whole plain lines holds exactly
-    its cells' words in order; anything that does not match exactly is left as it was."""
+    its cells' words in order; anything that does not match exactly is left as it was (so of a run's
+    candidate tables, only one whose words are a run of plain lines is used)."""
     lines = plain.split("\n")
     for table in _layout_tables(layout):
         wanted = [w for row in table for cell in row for w in cell.split()]

@@ -320,3 +320,54 @@ def test_ingest_imports_nothing_from_rag(fresh):
     chunks, loaded = run.stdout.strip().split(" ", 1)
     assert int(chunks) > 0 and loaded == "[]"
     assert any((fresh.index_dir / "sentence_vectors").glob("*.f32"))
+
+
+EMAIL_THREAD = ("From: Harriet Ashdown <clerk@wrenfold.example>\r\nDate: Wed, 11 Oct 2023 10:27:14 +0100\r\n"
+                "Subject: RE: Village hall roof\r\n\r\nDear Renée,\r\n\r\nThe council accepted your revised price.\r\n\r\n"
+                "On Fri, 6 Oct 2023 at 18:05, Bernard Quayle wrote:\r\n> Thanks for forwarding the figure.\r\n>\r\n"
+                "> On Thu, 5 Oct 2023 at 16:42, Renée Castellan wrote:\r\n> > When we lifted a section of the north\r\n"
+                "> > slope we found that about 40 square metres of the battens are\r\n> > rotten. I’m afraid this adds "
+                "£660, so our revised price is\r\n> > £13,640 plus VAT.\r\n")
+
+POSTMORTEM = """---
+title: The sequence outage
+---
+Postmortem
+==========
+
+> **TL;DR** Shipments failed for *3 hours 40 minutes* on 16 March.
+
+<!-- Reviewed by legal on 21 March. -->
+
+Step 14 ran `sync_sequences.sh`, which **silently** wrote to the old primary[^1]. See our [notes][2].
+
+```bash
+$ ./scripts/sync_sequences.sh --target pg-main-02
+Synced 214 sequences in 1.8s
+```
+
+[^1]: The script read PGHOST first.
+[2]: https://example.com/notes
+"""
+
+
+def test_an_email_thread_and_markdown_read_without_quote_marks_or_markup(fresh, tmp_path):
+    """A reply's quoted lines ("> ", "> > ") read as their text, so a sentence quoted across lines is one
+    sentence; Markdown reads as rendered: no emphasis or code marks, comments, fences, footnote markers or
+    link targets, while code lines and a footnote's text stay."""
+    email = tmp_path / "roof-emails.txt"
+    email.write_bytes(EMAIL_THREAD.encode("cp1252"))
+    text = load_article(email).text
+    assert "> " not in text and "\n>" not in text
+    assert "When we lifted a section of the north\nslope we found that about 40 square metres" in text
+    page = tmp_path / "postmortem.md"
+    page.write_text(POSTMORTEM, encoding="utf-8")
+    text = load_article(page).text
+    assert "TL;DR Shipments failed for 3 hours 40 minutes on 16 March." in text
+    assert "Step 14 ran sync_sequences.sh, which silently wrote to the old primary. See our notes." in text
+    assert "Synced 214 sequences in 1.8s" in text and "[^1]: The script read PGHOST first." in text
+    assert "legal" not in text and "```" not in text and "**" not in text and "`" not in text
+    assert run_ingest(fresh, [str(email)]).added == 1
+    result = Assistant(fresh).ask("How many square metres of battens were rotten?")
+    assert result["citations"][0]["source"] == "roof-emails.txt"
+    assert "40 square metres" in result["text"] and ">" not in result["citations"][0]["quote"]

@@ -82,3 +82,49 @@ def test_a_question_about_a_cell_is_answered_from_its_row(tabled, question, valu
     assert not result["refused"] and result["answer"] in {value, ""}, result["text"]
     first = result["citations"][0]
     assert first["source"] == source and first["quote"].startswith("|") and value in first["quote"], result["text"]
+
+
+def _two_column_pdf(path) -> None:
+    """A bulletin page as typesetting makes one: prose in the left column and, beside it on the same lines,
+    a table in the right one (years as its column names); on a second page, a full-width table of row
+    headings under a header with an empty corner, its rows a blank line apart."""
+    from reportlab.pdfgen import canvas
+
+    prose = ["The society counted seals on three low tides", "in August, from four boats and two shore",
+             "stations. Counts were made within two hours", "of low water, when the banks are exposed.",
+             "Conditions were good on all three days,", "with light westerly winds and no rain."]
+    table = [["Site", "2022", "2023"], ["Gannet Spit", "148", "171"], ["Mussel Scar", "97", "118"],
+             ["Hollin Bank", "64", "59"]]
+    c = canvas.Canvas(str(path))
+    for n, line in enumerate(prose):
+        c.drawString(50, 760 - 14 * n, line)
+    for n, row in enumerate(table):
+        for x, cell in zip((330, 440, 500), row):
+            c.drawString(x, 760 - 14 * n, cell)
+    c.showPage()
+    c.drawString(50, 760, "The ferry operator proposes these changes to the winter service.")
+    c.drawString(300, 730, "Current")
+    c.drawString(420, 730, "Proposed")
+    for n, row in enumerate([["Sailings each way on weekdays", "12", "9"], ["First sailing", "06:40", "07:15"]]):
+        for x, cell in zip((50, 300, 420), row):
+            c.drawString(x, 700 - 30 * n, cell)
+    c.showPage()
+    c.save()
+
+
+def test_a_table_beside_prose_in_a_two_column_pdf_comes_back_as_labelled_rows(fresh, tmp_path):
+    """pypdf's layout text puts a table set in one column on the same lines as the other column's prose,
+    and a table of row headings a blank line apart: both come back as rows under their column names, the
+    prose reads as before, and a question about one cell is answered from its row."""
+    from ingest import load_article, run_ingest
+    from rag import Assistant
+
+    pdf = tmp_path / "seal-bulletin.pdf"
+    _two_column_pdf(pdf)
+    text = load_article(pdf).text
+    assert "| Site: Mussel Scar | 2022: 97 | 2023: 118 |" in text  # years name the columns
+    assert "| Sailings each way on weekdays | Current: 12 | Proposed: 9 |" in text  # the corner is empty
+    assert "\n97\n" not in text and "The society counted seals on three low tides\nin August" in text
+    assert run_ingest(fresh, [str(pdf)]).added == 1
+    result = Assistant(fresh).ask("How many seals were counted at Mussel Scar in 2022?")
+    assert result["citations"][0]["source"] == "seal-bulletin.pdf" and "97" in result["text"]
