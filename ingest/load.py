@@ -198,8 +198,8 @@ def parse_html(source: str, data: bytes) -> Article:
     import trafilatura
 
     html = decode_text(data)
-    tree = _parse_html(html)  # parsed once: for the wiki apparatus, the byline and the boxes
-    if tree is not None and _strip_wiki_chrome(tree):
+    tree = _parse_html(html)  # parsed once: for the wiki apparatus, definition lists, the byline and the boxes
+    if tree is not None and (_strip_wiki_chrome(tree) | _join_definitions(tree)):
         from lxml import etree
 
         html = etree.tostring(tree, encoding="unicode", method="html")
@@ -240,6 +240,34 @@ def _strip_wiki_chrome(tree) -> bool:
             else:
                 parent.text = (parent.text or "") + node.tail
         parent.remove(node)
+    return bool(found)
+
+
+def _join_definitions(tree) -> bool:
+    """Each definition list (`<dl>`: a boat's specifications, a glossary, a record's fields) as a list of
+    "Term: definition" items; whether there was any. Read as it is, a term and its definition are two list
+    items ("- Length" / "- 60 ft (18.3 m)"), and the value no longer says what it measures."""
+    from lxml import html as lxml_html
+
+    found = tree.xpath("//dl")
+    for dl in reversed(found):  # inner lists first: an outer one then reads their items as its text
+        parent = dl.getparent()
+        if parent is None:
+            continue
+        items: list[str] = []
+        term = ""
+        groups = [g for child in dl for g in (child if child.tag == "div" else [child])]  # HTML5 may wrap pairs
+        for node in groups:
+            text = " ".join(node.text_content().split()) if isinstance(node.tag, str) else ""
+            if node.tag == "dt":
+                term = f"{term}, {text}" if term and not items else text  # several terms of one definition
+            elif node.tag == "dd" and text:
+                items.append(f"{term.rstrip(':')}: {text}" if term else text)
+        listed = lxml_html.Element("ul")
+        for item in items:
+            lxml_html.etree.SubElement(listed, "li").text = item
+        listed.tail = dl.tail
+        parent.replace(dl, listed)
     return bool(found)
 
 

@@ -371,3 +371,25 @@ def test_an_email_thread_and_markdown_read_without_quote_marks_or_markup(fresh, 
     result = Assistant(fresh).ask("How many square metres of battens were rotten?")
     assert result["citations"][0]["source"] == "roof-emails.txt"
     assert "40 square metres" in result["text"] and ">" not in result["citations"][0]["quote"]
+
+
+SPEC_PAGE = """<html><head><title>The Heron class narrowboat</title></head><body><nav><a href="/">Home</a></nav>
+<article><h1>The Heron class narrowboat</h1>
+<p>The Heron is our mid-sized boat for four to six people, built at our own yard on the Denholme canal.</p>
+<h2>Heron class at a glance</h2>
+<dl><dt>Length</dt><dd>60 ft (18.3 m)</dd><dt>Engine</dt><dd>Marlow KD4 diesel, 43 hp</dd>
+<div><dt>Water tank</dt><dd>180 gallons (818 litres)</dd></div></dl>
+<p>Every boat has a cruiser stern and a fixed double bed in the rear cabin.</p></article></body></html>"""
+
+
+def test_a_definition_list_reads_as_terms_and_their_definitions(fresh, tmp_path):
+    """A `<dl>` of specifications: each definition keeps its term ("Length: 60 ft"), so a question about
+    the length finds the row that says it (read as two list items, "60 ft" said nothing of length)."""
+    page = tmp_path / "heron.html"
+    page.write_text(SPEC_PAGE, encoding="utf-8")
+    text = load_article(page).text
+    assert "Length: 60 ft (18.3 m)" in text and "Water tank: 180 gallons (818 litres)" in text
+    assert "cruiser stern" in text
+    assert run_ingest(fresh, [str(page)]).added == 1
+    result = Assistant(fresh).ask("How much water does the Heron's tank hold?")
+    assert result["citations"][0]["source"] == "heron.html" and "180 gallons" in result["text"]
