@@ -656,7 +656,12 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
     if incremental:
         added = list(arrive())
         for old in left:
-            data = old.read(keep=False)
+            try:
+                data = old.read(keep=False)
+            except UserError:  # neither in memory, nor in its file, nor in Chroma (it was just removed):
+                # its counts cannot be taken out, so the view is built afresh, as at a start
+                log.warning("%s left the index and its data is gone: building the view in full", old.source)
+                return build_snapshot(settings, generation, None, saved_views, keep)
             totals.apply(data, -1)
             gone.update(data.words)
     else:

@@ -214,6 +214,7 @@ def test_a_view_that_cannot_save_its_files_keeps_its_articles_and_follows_a_remo
     settings = indexed_copy(indexed, tmp_path)
     for path in (settings.index_dir / "views").glob("*.pkl"):
         path.unlink()
+    shutil.rmtree(settings.index_dir / "checkpoint", ignore_errors=True)  # another test's process may have saved one
     monkeypatch.setattr(index_module.ViewStore, "save", lambda self, data: False)
     monkeypatch.setattr(index_module, "ARTICLES_IN_MEMORY", 1)
     assistant = Assistant(settings)
@@ -223,6 +224,31 @@ def test_a_view_that_cannot_save_its_files_keeps_its_articles_and_follows_a_remo
     after = assistant.corpus.snapshot()
     assert WIKI not in after.articles and len(after.articles) == 3
     assert not list((settings.index_dir / "views").glob("*.pkl"))
+
+
+def test_a_removal_is_followed_when_the_removed_article_s_data_is_nowhere_left(indexed, tmp_path, monkeypatch):
+    """A view restored from its checkpoint reads each article's data from its file when asked for. If the
+    files are gone and cannot be written again (a disk that became read-only), an article removed later can
+    no longer be counted out of the view: the view is then built in full, and the removal still shows."""
+    from rag import Assistant
+    from rag import index as index_module
+
+    settings = indexed_copy(indexed, tmp_path)
+    first = Assistant(settings)
+    first.warm_up()
+    first.corpus.saved()  # the checkpoint and the articles' files
+    assert (settings.index_dir / "checkpoint" / "view.pkl").exists()
+    for path in (settings.index_dir / "views").glob("*.pkl"):
+        path.unlink()
+    monkeypatch.setattr(index_module.ViewStore, "save", lambda self, data: False)
+    assistant = Assistant(settings)
+    assistant.warm_up()
+    assert not any(a.held for a in assistant.corpus.snapshot().articles.values())  # restored, not read
+    (settings.sources_dir / WIKI).unlink()
+    run_ingest(settings)  # this process follows the change at once (before: "… changed while this question …")
+    after = assistant.corpus.snapshot()
+    assert WIKI not in after.articles and len(after.articles) == 3
+    assert assistant.ask("Who mastered the song?")["citations"][0]["source"] != WIKI
 
 
 def _same_view(got, expected) -> None:
