@@ -656,12 +656,7 @@ def build_snapshot(settings: Settings, generation: str, previous: Snapshot | Non
     if incremental:
         added = list(arrive())
         for old in left:
-            try:
-                data = old.read(keep=False)
-            except UserError:  # neither in memory, nor in its file, nor in Chroma (it was just removed):
-                # its counts cannot be taken out, so the view is built afresh, as at a start
-                log.warning("%s left the index and its data is gone: building the view in full", old.source)
-                return build_snapshot(settings, generation, None, saved_views, keep)
+            data = old.read(keep=False)
             totals.apply(data, -1)
             gone.update(data.words)
     else:
@@ -933,7 +928,7 @@ class CorpusIndex:
             if snap is None:
                 new, changed = self._restore(generation)
             else:
-                new, changed = build_snapshot(self.settings, generation, snap, keep=self.checkpoint.keep), True
+                new, changed = self._catch_up(generation, snap), True
             with self._lock:
                 self._snapshot = new
                 if changed:
@@ -949,11 +944,18 @@ class CorpusIndex:
             log.info("view %s loaded as saved", generation[:8])  # (the keys: Chroma's own folder replaced by hand)
             return saved, False
         if saved is not None:
-            try:
-                return build_snapshot(self.settings, generation, saved, keep=self.checkpoint.keep), True
-            except Exception as exc:  # e.g. an article that left since has no data left to subtract
-                log.warning("catching up from the saved view failed (%s): building it whole", str(exc))
+            return self._catch_up(generation, saved), True
         return build_snapshot(self.settings, generation, keep=self.checkpoint.keep), True
+
+    def _catch_up(self, generation: str, previous: Snapshot) -> Snapshot:
+        """`previous` brought up to `generation`; a full build when that fails: an article that left has no
+        data left to subtract (its saved file gone and not written again, a read-only disk, and its chunks
+        gone from Chroma), or a saved view that does not fit the collection."""
+        try:
+            return build_snapshot(self.settings, generation, previous, keep=self.checkpoint.keep)
+        except Exception as exc:
+            log.warning("catching up from the previous view failed (%s): building it whole", str(exc))
+        return build_snapshot(self.settings, generation, keep=self.checkpoint.keep)
 
     def _save_later(self, snap: Snapshot) -> None:
         """Save `snap` in the background (called under `_lock`); while a save runs, only the newest view
