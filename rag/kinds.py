@@ -112,7 +112,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          ("DATE",),
          (rf"\b(?:(?:{_MONTHS}|{_MON}) \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{_MONTHS}|{_MON}),? \d{{4}}"
           rf"|\d{{4}}-\d{{2}}-\d{{2}}|(?:early |late |mid-)?(?:{_MONTHS})(?: of)? \d{{4}}|(?:{_MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?)\b",
-          r"\b(?:19|20)\d{2}s?(?:\s?[–-]\s?(?:19|20)?\d{2})?\b", r"\b1\d{3}\s?[–-]\s?(?:1\d|20)\d{2}\b",
+          r"\b(?:19|20)\d{2}s?(?:\s?[–-]\s?(?:19|20)?\d{2}|/(?:19|20)?\d{2})?\b(?!/\d)", r"\b1\d{3}\s?[–-]\s?(?:1\d|20)\d{2}\b",
+          r"\b\d{1,2}/\d{1,2}/(?:19|20)?\d{2}\b(?!/\d)",  # "12/03/2025", "2024/25": whole, as written
           r"\b(?:Q[1-4]|(?:first|second|third|fourth) quarter) (?:of )?(?:19|20)\d{2}\b"),
          {DATE: 1.0}),
     Kind(TIME, ("time", "hour", "clock", "o'clock", "opening hours", "deadline"), ("TIME",),
@@ -137,7 +138,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          ("CARDINAL", "QUANTITY"),
          (rf"\b{_NUM}{_SCALE}(?:\s?(?:km|kilometres|kilometers|miles|metres|meters|m|cm|mm|kg|g|tonnes|tons|lbs?|"
           rf"feet|ft|inches|litres|liters|ml|°[CF]|degrees(?: Celsius| Fahrenheit)?|watts|W|kW|kWh|mAh|GB|TB|MB|"
-          rf"mph|km/h|hectares|acres|square (?:metres|meters|feet|miles))\b)?", rf"\b{_WORDNUM}\b"),
+          rf"mph|km/h|hectares|acres|square (?:metres|meters|feet|miles))\b)?", rf"\b{_WORDNUM}\b",
+          r"\b(?:[A-Z]{1,4} ?)?\d+(?:/\d+)+(?:/[A-Z]{1,5}\b)?\b"),  # a reference number ("PO 2023/041", "24/00153"): whole
          {NUMBER: 1.0, MONEY: 0.8, PERCENT: 0.8, DURATION: 0.7, RANK: 0.5}),
     Kind(RANK, ("position", "rank", "ranking", "place", "spot", "chart", "finish", "seed", "track number"),
          ("ORDINAL",), (r"(?:\bnumber |#|No\. ?)\d+\b", r"\b\d+(?:st|nd|rd|th)\b",

@@ -77,6 +77,22 @@ def test_money_span_is_whole(ferry_assistant):
     assert not {t for t, _ in found} & {"4", "000", "2", "18"}
 
 
+def test_reference_numbers_and_numeric_dates_stay_whole():
+    """A reference number or a date written with slashes is one value: "041" of "PO 2023/041" answered
+    "what is the purchase order number" (a number cut into pieces)."""
+    from rag.spans import spans
+
+    def values(sentence: str) -> set[tuple[str, str]]:
+        return {(s.text, s.kind) for s in spans(sentence) if s.kind in {"NUMBER", "DATE"}}
+
+    order = values("An official purchase order (PO 2023/041) will follow by Friday.")
+    assert ("PO 2023/041", "NUMBER") in order and not {t for t, _ in order} & {"041", "2023", "2023/041"}
+    assert ("24/00153/FUL", "NUMBER") in values("Planning application 24/00153/FUL was approved on appeal.")
+    hearing = values("The hearing was held on 12/03/2025 in Leeds.")
+    assert ("12/03/2025", "DATE") in hearing and not {t for t, _ in hearing} & {"12", "03", "2025"}
+    assert ("2024/25", "DATE") in values("The 2024/25 season starts in August.")
+
+
 def test_conflicting_sources_give_each_value_with_its_citation(ferry_assistant):
     result = ferry_assistant.ask("How much did the Lakeside ferry refit cost?")
     assert "$4.2 million" in result["answer"] and "$5.0 million" in result["answer"], result["text"]
