@@ -142,8 +142,8 @@ def _aligned(block: list[list[tuple[int, str]]]) -> list[list[str]]:
             continue
         row = [""] * len(anchors)
         for offset, text in cells:
-            n = min(range(len(anchors)), key=lambda i: abs(anchors[i] - offset))
-            row[n] = f"{row[n]} {text}".strip()
+            column = min(range(len(anchors)), key=lambda i: abs(anchors[i] - offset))
+            row[column] = f"{row[column]} {text}".strip()
         rows.append(row)
     return rows
 
@@ -165,8 +165,8 @@ def _layout_tables(layout: str) -> list[list[list[str]]]:
                 if len(inside) >= 2:
                     block.append(inside)
                     continue
-                if sum(len(r) >= 3 for r in block) >= 2:
-                    tables.append(_aligned(block))
+                if sum(len(r) >= 3 for r in block) >= 2 and (table := _aligned(block)) not in tables:
+                    tables.append(table)  # several edges often cut out the same table: try it once
                 block = []
     return tables
 
