@@ -34,11 +34,16 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # table and a running footer; a Windows-1252 email thread with CRLF line endings, quoted replies two levels
 # deep and signatures; a commercial web page with a definition list, a price table, <details> FAQs, reviews,
 # a sidebar and JSON-LD; a Markdown postmortem with front matter, code blocks, footnotes, reference links
-# and a timeline table) and 116 questions, written the same way in the fifth session of 2026-12-03.
+# and a timeline table) and 116 questions, written the same way in the fifth session of 2026-12-03. fresh8: four
+# more (a two-page PDF scientific paper with affiliations, citations, a table of ± values, a figure caption and
+# references; a recipe blog page with fraction quantities, ads, a nutrition table, JSON-LD and reader comments
+# giving other values; plain-text membership terms in numbered clauses with cross-references and a fee
+# schedule; a live blog, newest first, with revised figures, a correction and a sidebar of other stories) and
+# 121 questions, written the same way in the sixth session of 2026-12-03.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
           "fresh5": EVAL_DIR / "fresh5.jsonl", "fresh6": EVAL_DIR / "fresh6.jsonl",
-          "fresh7": EVAL_DIR / "fresh7.jsonl",
+          "fresh7": EVAL_DIR / "fresh7.jsonl", "fresh8": EVAL_DIR / "fresh8.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
