@@ -211,7 +211,11 @@ UNITS: dict[str, tuple[str, ...]] = {
     "money": ("money", "cash", "dollar", "euro", "pound", "yen", "cost", "price", "funding", "fee", "budget",
               "revenue", "profit", "salary", "income", "investment", "spending"),
     "percent": ("percent", "percentage", "proportion", "share"),
+    "temperature": ("°c", "°f", "degree", "celsius", "fahrenheit", "kelvin", "temperature"),
 }
+# the nouns that name a dimension itself, not a unit of it: "what *temperature*", "which *distance*"
+_DIMENSION_NOUNS = frozenset({"temperature", "weight", "distance", "volume", "area", "price", "cost", "fee",
+                              "budget", "salary", "duration", "percentage", "proportion"})
 _DIMENSION_OF_KIND = {MONEY: "money", PERCENT: "percent", DURATION: "time"}
 
 
@@ -246,8 +250,11 @@ def measured_dimension(question: str, focus: str | None) -> str | None:
     """The dimension a how-many/how-much question measures: the focus noun's ("how many *hours*": time; "how
     much *money*": money), or "count" for how many of a noun that is no unit ("how many *desks*"); None when
     the question does not say (how much of a substance: "how much *water*")."""
-    if not focus or not re.search(r"\bhow (many|much)\b", question.lower()):
+    if not focus:
         return None
+    if not re.search(r"\bhow (many|much)\b", question.lower()):
+        # "at what *temperature*", "what *distance*": a focus noun that names a dimension asks for a value of it
+        return unit_dimension(focus) if focus.lower() in _DIMENSION_NOUNS else None
     dim = unit_dimension(focus)
     if dim == "length" and re.search(r"\bsquare\b", question.lower()):
         return "area"  # "how many square kilometres"

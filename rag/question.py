@@ -163,6 +163,8 @@ def focus_nouns(question: str) -> list[str]:
         m = pattern.search(folded)
         if m:
             phrase = [w for w in m.group(1).split() if w.capitalize() not in original_words and w not in original_words]
+            if pattern is _FOCUS_AFTER_WH:
+                phrase = _wh_noun_phrase(q, original_words) or phrase
             if not phrase:
                 return []
             doc = parse_syntax(" ".join(phrase))
@@ -176,6 +178,25 @@ def focus_nouns(question: str) -> list[str]:
                 named = _named_noun(folded, original_words)  # "the name of Lamar's *wife*": the wife is asked for
                 return [named] if named else nouns
             return nouns or ([phrase[-1]] if phrase[-1] not in STOPWORDS else [])
+    return []
+
+
+def _wh_noun_phrase(question: str, names: set[str]) -> list[str]:
+    """The noun phrase the wh-word determines, read from the parse of the whole question: "how many *grey seal
+    pups* were counted", "which *recording studio* did". Tagged alone, a phrase's plural head reads as a verb
+    ("seal *pups*"), and the pattern ends a phrase at any word ending in -s. [] when the wh-word
+    determines no noun ("what did she say")."""
+    doc = parse_syntax(question)
+    for token in doc:
+        if fold(token.text) not in {"which", "what", "whose", "many", "much"}:
+            continue
+        head = token.head
+        if token.dep_ not in {"det", "amod", "nummod", "poss", "advmod"} or head.i <= token.i \
+                or head.pos_ not in {"NOUN", "PROPN"} or head.tag_.startswith("VB") \
+                or any(t.pos_ in {"AUX", "VERB", "ADP", "PRON", "DET", "SCONJ"} for t in doc[token.i + 1:head.i]):
+            continue  # "how much does it *cost*": a verb the tagger took for a noun; "how many of the ..."
+        phrase = [fold(t.text) for t in doc[token.i + 1:head.i + 1]]
+        return [w for w in phrase if w.capitalize() not in names and w not in names and re.search(r"\w", w)]
     return []
 
 

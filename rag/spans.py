@@ -233,8 +233,9 @@ def _spans_cached(sentence: str) -> tuple[Span, ...]:
     return tuple(_find_spans(sentence))
 
 
-# the number that opens a numbered item or section heading ("3. THE MILLBROOK COLD STORE", "2) Costs")
-_ENUMERATOR = re.compile(r"\s*(\d{1,2})[.)]\s+(?=\S)")
+# the number that opens a numbered item, section heading or clause ("3. THE MILLBROOK COLD STORE", "2) Costs",
+# "6.1 A Member may freeze", "4.3(a) The Club"): a multi-level number before a capital is a clause's, not a value
+_ENUMERATOR = re.compile(r"\s*(?:(\d{1,2})[.)]\s+(?=\S)|(\d{1,2}(?:\.\d{1,3})+)\.?(?:\([a-z]{1,3}\))?\s+(?=[A-Z(]))")
 
 
 def _find_spans(sentence: str) -> list[Span]:
@@ -274,7 +275,7 @@ def _find_spans(sentence: str) -> list[Span]:
             continue
         if _MODIFIER.search(s.text):  # "Alchemist-produced" modifies; it does not answer (its name, "Alchemist", may)
             continue
-        if marker and (s.start, s.end) == marker.span(1):  # "3. THE COLD STORE": a list's or section's number
+        if marker and (s.start, s.end) in {marker.span(1), marker.span(2)}:  # "3. THE COLD STORE": a list's or section's number
             continue
         out.setdefault((s.start, s.end, s.kind), s)
     return list(out.values())

@@ -40,8 +40,16 @@ def test_form_and_expected_kind_come_from_the_wording(question, form, first_kind
     ("Which architecture award did the museum building win?", "award"),  # not cut at the "a" of "award"
     ("What is the name of the mayor's wife?", "wife"),  # the name of what
     ("Which city hosted the sessions?", "city"),
+    # the phrase's plural head, tagged in the whole question (alone, "seal pups" reads as a noun and a verb)
+    ("How many grey seal pups were counted on the estuary in 2023?", "pups"),
+    ("How many seasonal workers did the cooperative employ?", "workers"),
+    ("Which record labels released the song?", "labels"),
+    ("How much does the kettle cost?", None),  # "cost" is the verb, not a noun "much" determines
 ])
 def test_focus_noun_is_the_head_of_the_wh_phrase(question, focus):
+    if focus is None:
+        assert not focus_nouns(question)
+        return
     assert focus_nouns(question)[-1] == focus
 
 
@@ -241,6 +249,11 @@ def test_a_section_number_is_not_a_value():
     from rag.spans import spans
 
     assert "3" not in {s.text for s in spans("3. THE MILLBROOK COLD STORE")}
+    # a clause's number: "6.1" and "4.3" were short answers to how-many questions about terms and conditions
+    assert "6.1" not in {s.text for s in spans("6.1 A Member may freeze their membership twice in any 12-month "
+                                               "period.")}
+    assert "4.3" not in {s.text for s in spans("4.3(a) The Club may close its facilities for maintenance.")}
+    assert "6.1 million" in {s.text for s in spans("6.1 million people used the ferry in 2024.")}
     assert ("12", NUMBER) in {(s.text, s.kind) for s in spans("12 people came to the opening.")}
 
 
@@ -332,6 +345,8 @@ def test_a_bound_in_the_sentence_decides_a_yes_no_about_a_value(question, senten
     ("How many square kilometres does it cover?", "kilometres", NUMBER, "1,850 square kilometres", True),
     ("How much water can it treat?", "water", NUMBER, "6.5 million gallons", True),  # a substance: any measure
     ("What is the capacity of the pack?", "capacity", NUMBER, "48 liters", True),  # not a how-many question
+    ("At what temperature was the soil incubated?", "temperature", NUMBER, "20 g", False),  # the focus names one
+    ("At what temperature was the soil incubated?", "temperature", NUMBER, "22 °C", True),
 ])
 def test_a_value_of_another_dimension_does_not_answer_how_many(question, focus, kind, text, agrees):
     from rag.kinds import measures_agree
