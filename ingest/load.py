@@ -212,7 +212,8 @@ def parse_html(source: str, data: bytes) -> Article:
         match = re.search(r"<title[^>]*>(.*?)</title>", html, re.S | re.I)
         title = re.sub(r"\s+", " ", match.group(1)).strip() if match else None
     article = _article(tree)  # trafilatura's own tree is not exposed
-    return _finish(source, title, _with_boxes(_with_bylines(body, bylines(article)), boxes(article)))
+    body = _with_boxes(_with_bylines(body, bylines(article)), boxes(article))
+    return _finish(source, title, _with_boxes(body, left_out(article, body)))
 
 
 # a wiki page's apparatus, by its markup (MediaWiki's classes): section "[edit]" links, citation markers
@@ -333,6 +334,44 @@ def boxes(scope, limit: int = 600) -> list[tuple[list[str], list[str]]]:
     return out
 
 
+# a block that is no part of the article's text, by its own or an ancestor's class or id
+_NOT_TEXT = re.compile(r"(?:^|[\s_-])(?:ads?|advert\w*|share|sharing|social|newsletter|promo\w*|related|comments?|"
+                       r"cookies?|consent|subscribe|sign-?up|breadcrumbs?|skip|sr-only|visually-hidden)(?:$|[\s_-])",
+                       re.I)
+
+
+def _word_string(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def left_out(scope, body: str, limit: int = 300) -> list[tuple[list[str], list[str]]]:
+    """The short blocks of the page's <article> or <main> element that trafilatura left out of the body, each
+    as a box (`boxes`) of one line: a live blog's timestamps ("16:42 GMT"), a recipe card's "Prep time: 40
+    mins" and "Servings: 10 slices", a rating line. trafilatura drops short lines without a verb as page
+    furniture, but inside the article they are its facts. Blocks of page furniture by their class or id (ads,
+    share buttons, comments, related stories: `_NOT_TEXT`), of links, or longer than `limit` stay out; so
+    does everything when the page marks no article or main element."""
+    if scope is None or scope.tag not in {"article", "main"}:
+        return []
+    have = _word_string(body)
+    out: list[tuple[list[str], list[str]]] = []
+    previous: list[str] = []
+    for element in scope.iter("h1", *_BLOCKS):
+        if any(isinstance(d.tag, str) and d.tag in _BLOCKS for d in element.iterdescendants()):
+            continue  # its innermost blocks are read instead
+        text = " ".join(element.text_content().split())
+        if not text:
+            continue
+        furniture = any(a.tag in _CHROME or _NOT_TEXT.search(f"{a.get('class', '')} {a.get('id', '')}")
+                        or _COMMENTS.search(f"{a.get('class', '')} {a.get('id', '')}")
+                        for a in [element, *element.iterancestors()])
+        linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+        if not furniture and linked <= 0.5 * len(text) and len(text) <= limit and _word_string(text) not in have:
+            out.append((previous[::-1][:20], [text]))
+        previous.append(text)
+    return out
+
+
 def _with_boxes(body: str, found: list[tuple[list[str], list[str]]]) -> str:
     """The body with each box's lines it lacks, after the line that holds the nearest text before the box
     that the body has (the end of the body when none)."""
@@ -388,24 +427,46 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     return {key for key, where in seen.items() if len(where) >= need and re.search(r"[a-z#]", key)}
 
 
-def _is_page_number(line: str, page: int) -> bool:
-    """A line that only numbers its page ("3", "- 3 -", "Page 3 of 5"), the page's own number."""
+def _is_page_number(line: str, page: int, outermost: bool = False) -> bool:
+    """A line that only numbers its page ("3", "- 3 -", "Page 3 of 5"), the page's own number; as the page's
+    first or last line (`outermost`), any number from there on: a journal numbers its pages through the volume
+    ("212" on the PDF's second page)."""
     found = _PAGE_NUMBER.fullmatch(line.strip())
-    return found is not None and int(found.group(1)) == page + 1
+    return found is not None and (int(found.group(1)) == page + 1 or (outermost and int(found.group(1)) > page))
 
 
 def _strip_edges(lines: list[str], running: set[str], page: int) -> list[str]:
-    """The page's lines without its running header, footer and page number (only where they stand: at its
-    top and bottom, so a sentence in the body that happens to match stays)."""
-    def chrome(line: str) -> bool:
-        return not line.strip() or _edge_key(line) in running or _is_page_number(line, page)
+    """The page's lines without its running header, footer and page number, where they stand: among its first
+    and last lines (a sentence in the body that happens to match stays). A page's own top line (a first page's
+    citation line, "RESEARCH ARTICLE") may stand before a running one."""
+    filled = [n for n, line in enumerate(lines) if line.strip()]
+    if not filled:
+        return []
+    edges = set(filled[:_EDGE * 2]) | set(filled[-_EDGE * 2:])
+    outermost = {filled[0], filled[-1]}
+    return [line for n, line in enumerate(lines)
+            if not (n in edges and line.strip() and (_edge_key(line) in running
+                                                     or _is_page_number(line, page, n in outermost)))]
 
-    start, end = 0, len(lines)
-    while start < end and start < _EDGE * 2 and chrome(lines[start]):
-        start += 1
-    while end > start and len(lines) - end < _EDGE * 2 and chrome(lines[end - 1]):
-        end -= 1
-    return lines[start:end]
+
+_CONTINUES = re.compile(r"\s*[a-z(“\"‘'<>=≤≥%,;:)\]–-]")  # a line that goes on with a sentence, not one that starts
+
+
+def _continuation(lines: list[str]) -> int | None:
+    """Where a page goes on with the sentence the page before left unfinished: the index of its first line
+    that continues one, after at most _EDGE short lines with no sentence in them (a running head that is no
+    other page's: "Journal of Upland Soil Ecology" over the journal's even pages only). None when the page
+    starts a sentence."""
+    seen = 0
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if _CONTINUES.match(line):
+            return n
+        seen += 1
+        if seen > _EDGE or _ENDS_SENTENCE.search(line) or len(line.split()) > 8:
+            return None
+    return None
 
 
 _HYPHENATED = re.compile(r"(\w*[^\W\d_])-\n([a-z]\w*)([^\S\n]+|(?=\n)|$)?")
@@ -438,10 +499,11 @@ def join_pages(pages: list[str]) -> str:
         text = "\n".join(lines).strip("\n")
         if not text.strip():
             continue
-        if not body:
+        goes_on = _continuation(text.split("\n")) if body and not _ENDS_SENTENCE.search(body) else None
+        if goes_on is not None:  # the page ended mid-sentence: the next one goes on with it
+            body += "\n" + "\n".join(text.split("\n")[goes_on:])
+        elif not body:
             body = text
-        elif not _ENDS_SENTENCE.search(body) and re.match(r"\s*[a-z(“\"‘']", text):
-            body += "\n" + text  # the page ended mid-sentence: the next one goes on with it
         else:
             body += "\n\n" + text
     return _dehyphenate(body)

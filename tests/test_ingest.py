@@ -393,3 +393,51 @@ def test_a_definition_list_reads_as_terms_and_their_definitions(fresh, tmp_path)
     assert run_ingest(fresh, [str(page)]).added == 1
     result = Assistant(fresh).ask("How much water does the Heron's tank hold?")
     assert result["citations"][0]["source"] == "heron.html" and "180 gallons" in result["text"]
+
+
+LIVE_PAGE = """<html><head><title>Floods live</title></head><body><nav><a href="/">Home</a></nav><main><article>
+<h1>Marrowby floods live</h1>
+<div class="share"><span>Share</span> <a href="#">Facebook</a> <a href="#">Email</a></div>
+<div class="update"><p class="time"><time datetime="2025-02-18T16:42Z">16:42 GMT</time></p>
+<h3>A7081 to stay shut until Thursday</h3>
+<p>The A7081 between Marrowby and Holt End will not reopen until Thursday morning at the earliest, the county
+council's highways team has said.</p></div>
+<div class="ad-slot">Advertisement</div>
+<div class="update"><p class="time"><time datetime="2025-02-18T11:15Z">11:15 GMT</time></p>
+<h3>Main road closed</h3>
+<p>Police have closed the A7081 between Marrowby and Holt End, and expect it to reopen at 18:00.</p></div>
+<section class="recipe-card"><h2>The rest centre</h2><ul class="meta"><li>Beds: 40</li><li>Opens: 17:00</li></ul>
+<p>The rest centre in St Aidan's church hall on Mill Lane takes families with pets as well as those without.</p>
+</section>
+<section class="comments"><p>Sam: my street flooded at 9am, not 11!</p></section>
+</article></main><footer><p>Contact us</p></footer></body></html>"""
+
+
+def test_an_articles_short_lines_that_trafilatura_drops_are_kept_in_place(tmp_path):
+    """A live blog's update times and a card's "Key: value" lines are the article's facts, though trafilatura
+    drops them as page furniture; share buttons, ads, comments and the footer stay out."""
+    page = tmp_path / "floods-live.html"
+    page.write_text(LIVE_PAGE, encoding="utf-8")
+    text = load_article(page).text
+    assert "16:42 GMT\nA7081 to stay shut until Thursday" in text  # each time over its update's headline
+    assert text.index("11:15 GMT") < text.index("Main road closed") < text.index("reopen at 18:00")
+    assert "Beds: 40" in text and "Opens: 17:00" in text
+    for furniture in ("Facebook", "Advertisement", "my street flooded", "Contact us"):
+        assert furniture not in text
+
+
+def test_a_journal_pages_running_heads_and_page_numbers_do_not_break_a_sentence():
+    """A journal numbers its pages through the volume ("212" on the PDF's second page) and may print a running
+    head on one page only; neither may land inside the sentence that runs over the page break."""
+    from ingest.load import join_pages
+
+    first = ("Journal of Upland Soil Ecology 14(3): 211-212 (2024)\nRESEARCH ARTICLE\n"
+             "© 2024 The Authors. Journal of Upland Soil Ecology, Vol. 14, No. 3 - page 211\n"
+             "Grazing and soil microbes\nThe decline was best described by a linear model (R2 = 0.78, p")
+    second = ("212\nJournal of Upland Soil Ecology\n"
+              "© 2024 The Authors. Journal of Upland Soil Ecology, Vol. 14, No. 3 - page 212\n"
+              "< 0.001); adding a quadratic term did not improve the fit.\nTable 1. Soil properties.")
+    text = join_pages([first, second])
+    assert "linear model (R2 = 0.78, p\n< 0.001); adding" in text
+    assert "page 21" not in text and "\n212\n" not in text
+    assert text.startswith("Journal of Upland Soil Ecology 14(3)")  # the first page's own lines stay
