@@ -17,7 +17,7 @@ from functools import lru_cache
 from ingest.load import Article
 
 # Bump when parsing, sentence or chunk boundaries change: articles ingested by an older version are redone.
-CHUNKER_VERSION = "12"
+CHUNKER_VERSION = "13"
 
 _HEADING = re.compile(r"^\s*(=+.+=+|#{1,6}\s.+)\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+\S")
@@ -59,8 +59,10 @@ def _wrap_width(lines: list[str]) -> int:
     if len(lengths) < 4:
         return 0
     width = lengths[int(0.95 * (len(lengths) - 1))]
-    long_lines = sum(1 for n in lengths if n >= 0.6 * width)
-    return width if width <= 120 and long_lines >= 0.5 * len(lengths) else 0
+    # a PDF table read one cell a line ("455", "5.1 ± 0.1") or a list of single words says nothing of wrapping
+    sized = [n for n in lengths if n >= 0.25 * width]
+    long_lines = sum(1 for n in sized if n >= 0.6 * width)
+    return width if width <= 120 and long_lines >= 0.5 * len(sized) else 0
 
 
 def blocks(text: str) -> list[tuple[int, int]]:

@@ -114,6 +114,12 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           rf"|\d{{4}}-\d{{2}}-\d{{2}}|(?:early |late |mid-)?(?:{_MONTHS})(?: of)? \d{{4}}|(?:{_MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?)\b",
           r"\b(?:19|20)\d{2}s?(?:\s?[–-]\s?(?:19|20)?\d{2}|/(?:19|20)?\d{2})?\b(?!/\d)", r"\b1\d{3}\s?[–-]\s?(?:1\d|20)\d{2}\b",
           r"\b\d{1,2}/\d{1,2}/(?:19|20)?\d{2}\b(?!/\d)",  # "12/03/2025", "2024/25": whole, as written
+          # days listed under one month: "11 and 12 October 2023", "14, 15 and 16 August", "May 3 and 4, 2024"
+          rf"\b\d{{1,2}}(?:st|nd|rd|th)?(?:, \d{{1,2}}(?:st|nd|rd|th)?)*,? (?:and|&) \d{{1,2}}(?:st|nd|rd|th)? "
+          rf"(?:of )?(?:{_MONTHS}|{_MON})(?:,? (?:and|&) \d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{_MONTHS}|{_MON}))*"
+          rf"(?:,? \d{{4}})?\b",
+          rf"\b(?:{_MONTHS}|{_MON}) \d{{1,2}}(?:st|nd|rd|th)?(?:, \d{{1,2}}(?:st|nd|rd|th)?)*,? (?:and|&) "
+          rf"\d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{4}})?\b",
           r"\b(?:Q[1-4]|(?:first|second|third|fourth) quarter) (?:of )?(?:19|20)\d{2}\b"),
          {DATE: 1.0}),
     Kind(TIME, ("time", "hour", "clock", "o'clock", "opening hours", "deadline"), ("TIME",),

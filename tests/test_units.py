@@ -67,6 +67,8 @@ def test_a_kind_by_meaning_is_a_preference_not_a_requirement():
     ("Langat won in 2:07:41 on a cool morning.", "2:07:41", DURATION),
     ("Blue Hours: Cobalt Glass 1700–1900 runs until 11 January 2026.", "1700–1900", DATE),
     ("He has been away for the last five years.", "five years", DURATION),
+    ("Soils were sampled on 11 and 12 October 2023, after the hay cut.", "11 and 12 October 2023", DATE),
+    ("The count took place on 14, 15 and 16 August 2023.", "14, 15 and 16 August 2023", DATE),
 ])
 def test_values_stay_whole(sentence, whole, kind):
     found = [(s.text, s.kind) for s in spans(sentence)]
@@ -103,6 +105,20 @@ def test_hard_wrapped_paragraphs_split_into_sentences_with_exact_offsets():
     assert any("7-2" in s and "14,000 vehicles" in s for s in sentences), sentences
     assert any(s.startswith("The project") and s.rstrip().endswith("$38.6 million.") for s in sentences), sentences
     assert all(s == s.strip() and s for s in sentences)
+
+
+def test_a_pdf_tables_cell_lines_do_not_hide_that_the_prose_is_hard_wrapped():
+    """A PDF's table read one cell a line ("455", "5.1 ± 0.1") is many short lines; the prose around it is
+    still wrapped at one width, and a sentence broken at a line end ("Okafor et" / "al., 2021") is one."""
+    prose = ("Earlier work in lowland pastures found that microbial biomass fell as stocking rates rose (Okafor et\n"
+             "al., 2021), whereas a study of alpine meadows reported the largest microbial pool at intermediate\n"
+             "grazing, which is the pattern this study set out to test across the four upland sites we chose.\n")
+    filler = ("The meadows differ mainly in grazing, and stocking rates were averaged over five years from the\n"
+              "farm records kept by each of the four farms, which were checked against the grazing licences.\n")
+    cells = "Site\nElevation\nSoil pH\n" + "".join(f"Meadow {n}\n{300 + n}\n5.{n} ± 0.1\n" for n in range(6))
+    text = prose + filler * 3 + "\nTable 1. Soil properties.\n" + cells
+    sentences = [text[a:b] for a, b in split_sentences(text)]
+    assert any("(Okafor et\nal., 2021), whereas" in s for s in sentences), sentences
 
 
 def test_settings_read_the_prefix_and_refuse_bad_values(monkeypatch):
