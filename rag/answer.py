@@ -51,7 +51,7 @@ from rag.question import QuestionInfo, Term, analyse, summary_aspect
 from rag.spans import Span, infobox_key, is_byline, is_headline, spans, table_cell, value_key
 from rag.text import parse, parse_many, parse_syntax
 from sourcechat.settings import Settings
-from sourcechat.text import content_stems, fold, paraphrase_words, stem
+from sourcechat.text import STOPWORDS, content_stems, fold, paraphrase_words, stem
 
 # --- candidate scoring: one table of named features and their weights -------------------------------
 
@@ -72,6 +72,8 @@ FEATURES: dict[str, Feature] = {
     "apposition": Feature(0.2, "the span follows the focus noun ('the album, Mr. Morale')"),
     "measures_focus": Feature(0.4, "a value right before the focus noun ('2,600 *volunteers*', '18 *months*')"),
     "layout_key": Feature(0.5, "the span is the value of a 'Key: value' line whose key the question names"),
+    "other_key": Feature(-1.0, "the span is the value of a 'Key: value' line or a table column whose key names "
+                               "nothing the question asks ('Servings: 10 slices' for how many calories)"),
     "possessor": Feature(-0.2, "the span is a possessor ('Lamar's collaborator'): it modifies, it rarely answers"),
     "specific": Feature(0.15, "a date or value with its digits (a full date over a bare month)"),
     "length": Feature(-0.003, "characters in the span: shorter is crisper"),
@@ -376,6 +378,7 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         "apposition": 1.0 if info.kind_stems and apposed and stem(apposed.group(1)) in info.kind_stems else 0.0,
         "layout_key": ((1.0 if span.origin == "layout" else 0.5) if in_value and set(content_stems(key or ""))
                        & (info.stems | info.kind_stems) else 0.0),
+        "other_key": 1.0 if in_value and alignment is not None and not alignment.asks_about(key or "") else 0.0,
         "possessor": 1.0 if re.match(r"['’]s\b", sentence[span.end:span.end + 3]) else 0.0,
         "specific": specific,
         "length": float(len(span.text)),
@@ -402,6 +405,8 @@ class Alignment:
         self.role = question_role(info.text)
         self.focus = fold(info.focus) if info.focus else None
         self.cache = cache
+        self.asked = set(info.stems | info.kind_stems)
+        self.words = [t.word for t in info.terms if t.pos not in {"TYPE", "SOURCE", "CONTEXT"}]
         self._sims: dict[str, float] = {}
         self._focus_sims: dict[str, float] = {}
 
@@ -431,6 +436,15 @@ class Alignment:
         if slot.verb not in self._sims:
             self._sims[slot.verb] = max(0.0, max(self.cache.similarity(slot.verb, [t.word for t in self.verbs])))
         return self._sims[slot.verb]
+
+    def asks_about(self, key: str) -> bool:
+        """The question names what a "Key: value" line's key or a column's name says, or something close in
+        meaning ("Calories" for "energy"); a key of no words ("| 14:00 |") names nothing either way."""
+        said = content_stems(key)
+        if not said or set(said) & self.asked:
+            return True
+        words = [w for w in re.findall(r"[^\W\d_]{3,}", fold(key)) if w not in STOPWORDS]
+        return not words or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words)
 
     def features(self, doc, span: Span) -> dict[str, float]:
         head = span_head(doc, span.start, span.end)

@@ -441,3 +441,28 @@ def test_a_journal_pages_running_heads_and_page_numbers_do_not_break_a_sentence(
     assert "linear model (R2 = 0.78, p\n< 0.001); adding" in text
     assert "page 21" not in text and "\n212\n" not in text
     assert text.startswith("Journal of Upland Soil Ecology 14(3)")  # the first page's own lines stay
+
+
+RECIPE_PAGE = """<html><head><title>Lemon tart</title></head><body><nav><a href="/">Recipes</a></nav><main><article>
+<h1>Sharp lemon tart</h1>
+<p>My grandmother baked this tart every August for the regatta, and it was sold by the slice on the quay.</p>
+<section class="recipe-card"><h2>Sharp lemon tart</h2>
+<ul class="recipe-meta"><li>Prep time: 40 mins</li><li>Servings: 10 slices</li></ul>
+<h3>Method</h3><p>Bake the filled case for 25 to 30 minutes, until the centre still has a slight wobble.</p>
+<h3>Nutrition (per slice)</h3>
+<table><tr><th>Nutrient</th><th>Amount</th></tr><tr><td>Calories</td><td>312 kcal</td></tr>
+<tr><td>Sugars</td><td>22 g</td></tr></table></section>
+</article></main></body></html>"""
+
+
+def test_a_value_under_a_key_the_question_does_not_name_is_not_its_answer(fresh, tmp_path):
+    """"Servings: 10 slices" counts slices: asked how many calories a slice has, its number answers another
+    question (the `other_key` feature), while the question about servings takes it."""
+    page = tmp_path / "lemon-tart.html"
+    page.write_text(RECIPE_PAGE, encoding="utf-8")
+    assert run_ingest(fresh, [str(page)]).added == 1
+    assistant = Assistant(fresh)
+    calories = assistant.ask("How many calories are in one slice of the tart?")
+    assert calories["answer"] != "10" and "312" in calories["text"], calories["text"]
+    servings = assistant.ask("How many servings does the tart make?")
+    assert "10" in servings["text"]
