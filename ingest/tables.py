@@ -148,6 +148,36 @@ def _aligned(block: list[list[tuple[int, str]]]) -> list[list[str]]:
     return rows
 
 
+_DATA_CELL = re.compile(r"[-+−]?[\d.,]+(?:\s*(?:±|–|-|to)\s*[\d.,]+)?\s*\S{0,6}")  # "455", "5.1 ± 0.1", "12–18 °C"
+_DEBRIS = re.compile(r"[-−–+]?\d{1,2}\)?")  # a superscript set on a line of its own: "−1)", "6"
+
+
+def _stacked_header(block: list[list[tuple[int, str]]]) -> tuple[list[str], list[list[str]], int] | None:
+    """A table whose column names are stacked over several lines ("Stocking" / "rate (LU" / "ha−1)") above rows
+    of values, as a journal sets it: (one name per column, the value rows, how many header lines). pypdf's
+    layout puts a superscript on a line of its own, so names are read per column, top to bottom, and digit
+    debris is dropped. None when the block does not end in two or more rows of values under the widest
+    row's columns, or has no header lines over them."""
+    width = max(len(cells) for cells in block)
+    first = next((n for n, cells in enumerate(block) if len(cells) == width
+                  and sum(bool(_DATA_CELL.fullmatch(c)) for _, c in cells[1:]) >= len(cells) - 2), None)
+    if first is None or first == 0 or len(block) - first < 2:
+        return None
+    data = block[first:]
+    if any(len(cells) != width for cells in data):
+        return None
+    anchors = [o for o, _ in data[0]]
+    names: list[list[str]] = [[] for _ in anchors]
+    for cells in block[:first]:
+        for offset, text in cells:
+            column = min(range(len(anchors)), key=lambda i: abs(anchors[i] - offset))
+            names[column] += [w for w in text.split() if not _DEBRIS.fullmatch(w)]
+    header = [" ".join(words) for words in names]
+    if sum(bool(h) for h in header) < width - 1:
+        return None
+    return header, [[text for _, text in cells] for cells in data], first
+
+
 def _layout_tables(layout: str) -> list[list[list[str]]]:
     """Tables in pypdf's layout text: runs of lines split by wide gaps into columns, at least two of them
     with three or more columns (two columns of prose side by side have one gap a line). A table set in one
@@ -171,25 +201,63 @@ def _layout_tables(layout: str) -> list[list[list[str]]]:
     return tables
 
 
+def _stacked_tables(layout: str) -> list[tuple[list[str], list[list[str]], str]]:
+    """Each run of `layout` that is a table with stacked column names (`_stacked_header`), with the characters
+    of its header lines (sorted, no spaces): the plain text writes the same names one piece a line."""
+    out = []
+    for run in _layout_runs(layout):
+        found = _stacked_header(run)
+        if found:
+            header, rows, first = found
+            out.append((header, rows, "".join(sorted("".join(t for cells in run[:first] for _, t in cells)
+                                                     .replace(" ", "")))))
+    return out
+
+
+def _splice_stacked(lines: list[str], layout: str) -> list[str]:
+    """Value rows the plain text writes one cell a line, put back as rows labelled with their stacked column
+    names (`_stacked_header`); the plain lines of the names go too when they hold exactly the same characters."""
+    for header, rows, chars in _stacked_tables(layout):
+        found = _words_run(lines, [w for row in rows for cell in row for w in cell.split()])
+        if found is None:
+            continue
+        first, last = found
+        start = first
+        for back in range(1, min(first, 4 * len(header)) + 1):
+            if "".join(sorted("".join(lines[first - back:first]).replace(" ", ""))) == chars:
+                start = first - back
+                break
+        labelled = ["| " + " | ".join(f"{h}: {c}" if h and c else c for h, c in zip(header, row)) + " |"
+                    for row in rows]
+        lines[start:last] = ["| " + " | ".join(header) + " |"] + labelled
+    return lines
+
+
+def _words_run(lines: list[str], wanted: list[str]) -> tuple[int, int] | None:
+    """(first, end) of the first run of whole lines whose words are exactly `wanted`, in order; None if none."""
+    if not wanted:
+        return None
+    for first in range(len(lines)):
+        if not lines[first].strip() or lines[first].split()[:1] != wanted[:1]:
+            continue
+        got: list[str] = []
+        last = first
+        while last < len(lines) and len(got) < len(wanted):
+            got.extend(lines[last].split())
+            last += 1
+        if got == wanted:
+            return first, last
+    return None
+
+
 def splice_pdf_tables(plain: str, layout: str) -> str:
     """`plain` with each table of `layout` put back as "|" rows where a run of whole plain lines holds exactly
     its cells' words in order; anything that does not match exactly is left as it was (so of a run's
-    candidate tables, only one whose words are a run of plain lines is used)."""
+    candidate tables, only one whose words are a run of plain lines is used). A table whose column names are
+    stacked over several lines is matched by its value rows (`_splice_stacked`)."""
     lines = plain.split("\n")
     for table in _layout_tables(layout):
-        wanted = [w for row in table for cell in row for w in cell.split()]
-        if not wanted:
-            continue
-        for first in range(len(lines)):
-            if not lines[first].strip() or lines[first].split()[:1] != wanted[:1]:
-                continue
-            got: list[str] = []
-            last = first
-            while last < len(lines) and len(got) < len(wanted):
-                got.extend(lines[last].split())
-                last += 1
-            if got == wanted:
-                rows = ["| " + " | ".join(row) + " |" for row in table]
-                lines[first:last] = rows
-                break
-    return "\n".join(lines)
+        found = _words_run(lines, [w for row in table for cell in row for w in cell.split()])
+        if found is not None:
+            lines[found[0]:found[1]] = ["| " + " | ".join(row) + " |" for row in table]
+    return "\n".join(_splice_stacked(lines, layout))

@@ -128,3 +128,29 @@ def test_a_table_beside_prose_in_a_two_column_pdf_comes_back_as_labelled_rows(fr
     assert run_ingest(fresh, [str(pdf)]).added == 1
     result = Assistant(fresh).ask("How many seals were counted at Mussel Scar in 2022?")
     assert result["citations"][0]["source"] == "seal-bulletin.pdf" and "97" in result["text"]
+
+
+def test_a_table_with_column_names_stacked_over_lines_comes_back_as_labelled_rows():
+    """A journal's table: names stacked over three lines with superscript units that pypdf's layout sets on
+    lines of their own ("ha" under "−1)"), and values the plain text writes one cell a line. The value rows
+    match exactly; the names are read per column; the plain lines of the names go, since they hold the same
+    characters."""
+    from ingest.tables import splice_pdf_tables
+
+    plain = ("Table 1. Soil properties of the meadows.\nSite\n Stocking\nrate (LU\n ha−1)\n Elevation\n (m)\n Soil pH\n"
+             " Basal\nrespiration\n(µg CO2-C g\nFellside Meadow (FM)\n 0\n 455\n 5.1 ± 0.1\n 1.84\nRavensgill (RG)\n 0.4\n"
+             " 410\n 5.4 ± 0.2\n 1.77\nHobthorn Bank (HB)\n 0.9\n 362\n 5.8 ± 0.1\n 1.49\n"
+             " By contrast, pH rose along the gradient.")
+    layout = ("Table 1. Soil properties of the meadows.\n"
+              "                      Stocking                                 Basal\n"
+              " Site                 rate (LU         Elevation   Soil pH     respiration\n"
+              "                        −1)                (m)                 (µg CO\n"
+              "                        ha                                     2-C g\n"
+              " Fellside Meadow (FM)    0              455        5.1 ± 0.1    1.84\n"
+              " Ravensgill (RG)         0.4            410        5.4 ± 0.2    1.77\n"
+              " Hobthorn Bank (HB)      0.9            362        5.8 ± 0.1    1.49\n"
+              "    By contrast, pH rose along the gradient.")
+    text = splice_pdf_tables(plain, layout)
+    assert ("| Site: Ravensgill (RG) | Stocking rate (LU ha: 0.4 | Elevation (m): 410 | Soil pH: 5.4 ± 0.2 | "
+            "Basal respiration (µg CO 2-C g: 1.77 |") in text
+    assert "\n Elevation\n" not in text and "Table 1. Soil properties" in text and "By contrast" in text
