@@ -7,6 +7,7 @@ under new chunk ids first and its old chunks deleted after, so at every instant 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -72,6 +73,13 @@ class _Pending:
     chunks: list[Chunk]
     status: str  # "added" | "updated"
     origin: str = ""
+
+    @property
+    def version(self) -> str:
+        """The version its chunk ids, sentence vectors and saved view data are named by: of the article's text
+        and of the chunker that cut it. A new chunker may cut the same text into other sentences; under the old
+        version's ids, a serving process would keep its old sentences beside the new sentences' vectors."""
+        return hashlib.sha256(f"{CHUNKER_VERSION}\n{self.article.content_hash}".encode()).hexdigest()
 
 
 # --- resolving what to ingest ----------------------------------------------------------------------
@@ -182,7 +190,7 @@ def _metadatas(pending: _Pending, now: str) -> list[dict]:
     article = pending.article
     return [
         ChunkMeta(source=article.source, title=article.title, chunk=c.index, start=c.start, end=c.end,
-                  n_chunks=len(pending.chunks), content_hash=article.content_hash, file_hash=file_hash(pending.data),
+                  n_chunks=len(pending.chunks), content_hash=pending.version, file_hash=file_hash(pending.data),
                   ingested_at=now, origin=pending.origin, chunker=CHUNKER_VERSION,
                   sentences=ChunkMeta.encode_sentences(c.sentences)).to_chroma()
         for c in pending.chunks
@@ -321,9 +329,9 @@ def _write_jobs(collection, jobs: list[_Job], known: dict[str, ChunkMeta], setti
         for job in done:
             item, n = job.item, len(job.item.chunks)
             starts = [s for s, _ in _sentence_spans(item)]
-            write_vectors(vector_file(settings, item.article.source, item.article.content_hash, item.article.title),
+            write_vectors(vector_file(settings, item.article.source, item.version, item.article.title),
                           starts, np.asarray(job.vectors[n:], dtype=np.float32).reshape(len(starts), -1))
-            rows["ids"] += _chunk_ids(item.article.source, item.article.content_hash, n)
+            rows["ids"] += _chunk_ids(item.article.source, item.version, n)
             rows["embeddings"] += job.vectors[:n]
             rows["documents"] += [c.text for c in item.chunks]
             rows["metadatas"] += _metadatas(item, now)
@@ -343,11 +351,11 @@ def _write_jobs(collection, jobs: list[_Job], known: dict[str, ChunkMeta], setti
 def _drop_previous(collection, item: _Pending, known: dict[str, ChunkMeta], settings: Settings) -> None:
     """After the new version is written: delete the article's other chunks and its old sentence vectors."""
     article = item.article
-    keep = set(_chunk_ids(article.source, article.content_hash, len(item.chunks)))
+    keep = set(_chunk_ids(article.source, item.version, len(item.chunks)))
     stale = [i for i in get_all(collection, [], where={"source": article.source})["ids"] if i not in keep]
     delete_ids(collection, stale)
     previous = known[article.source].content_hash if article.source in known else ""
-    if previous and previous != article.content_hash:
+    if previous and previous != item.version:
         remove_vectors(settings, article.source, previous)
 
 

@@ -45,7 +45,7 @@ class ChunkMeta(BaseModel):
     start: int  # character offsets of the chunk in the article's text
     end: int
     n_chunks: int
-    content_hash: str = ""  # of the article's text: a new version gets new chunk ids
+    content_hash: str = ""  # of the article's text and the chunker's version: a new version gets new chunk ids
     file_hash: str = ""  # of the file's bytes: an unchanged file is skipped
     ingested_at: str = ""
     origin: str = ""  # where the article came from (a file, an upload, a URL)

@@ -466,3 +466,34 @@ def test_a_value_under_a_key_the_question_does_not_name_is_not_its_answer(fresh,
     assert calories["answer"] != "10" and "312" in calories["text"], calories["text"]
     servings = assistant.ask("How many servings does the tart make?")
     assert "10" in servings["text"]
+
+
+NOTES = ("The ferry leaves Brannock at 07:10 on weekdays. It reaches Lissan forty minutes later. "
+         "On Saturdays the first sailing is at 08:30. The last boat back leaves Lissan at 19:45. "
+         "Bicycles travel free until March. Dogs on a lead are welcome on the open deck. "
+         "Tickets can be bought on board with cash or a card. A return costs £9.40 for an adult.\n")
+
+
+def test_a_new_chunker_gives_the_same_text_a_new_version(fresh, tmp_path, monkeypatch):
+    """A release that cuts text into other chunks or sentences re-ingests unchanged files; their chunks, sentence
+    vectors and saved view data must then be another version's, or a restarted server keeps the old
+    version's chunks and sentences (same text, same ids) beside the new sentences' vectors."""
+    import ingest.pipeline as pipeline
+    from ingest.chunk import chunk_article
+
+    notes = tmp_path / "ferry-notes.txt"
+    notes.write_text(NOTES, encoding="utf-8")
+    assert run_ingest(fresh, [str(notes)]).added == 1
+    first = Assistant(fresh)
+    assert "07:10" in first.ask("When does the ferry leave Brannock on weekdays?")["text"]
+    first.corpus.saved()  # the view a restart loads
+    before = set(open_collection(fresh).get()["ids"])
+    monkeypatch.setattr(pipeline, "CHUNKER_VERSION", "next")
+    monkeypatch.setattr(pipeline, "chunk_article", lambda article, chars, overlap: chunk_article(article, 120, 0))
+    assert run_ingest(fresh, [str(notes)]).updated == 1  # the same file, cut again by the new chunker
+    after = set(open_collection(fresh).get()["ids"])
+    assert after.isdisjoint(before) and len(after) > len(before)
+    restarted = Assistant(fresh)
+    article = restarted.corpus.snapshot().articles["ferry-notes.txt"]
+    assert set(article.ids) == after
+    assert "£9.40" in restarted.ask("How much is an adult return?")["text"]
