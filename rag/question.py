@@ -163,14 +163,16 @@ def focus_nouns(question: str) -> list[str]:
         m = pattern.search(folded)
         if m:
             phrase = [w for w in m.group(1).split() if w.capitalize() not in original_words and w not in original_words]
-            if pattern is _FOCUS_AFTER_WH:
-                phrase = _wh_noun_phrase(q, original_words) or phrase
-            if not phrase:
+            parsed = _wh_noun_phrase(q, original_words) if pattern is _FOCUS_AFTER_WH else []
+            if parsed:
+                phrase, nouns = [w for w, _ in parsed], [w for w, noun in parsed if noun and w not in STOPWORDS]
+            elif not phrase:
                 return []
-            doc = parse_syntax(" ".join(phrase))
-            # the phrase ends at a preposition: "how many *weeks* behind schedule" counts weeks
-            cut = next((t.i for t in doc if t.pos_ == "ADP" and t.i > 0), len(doc))
-            nouns = [t.text for t in doc[:cut] if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
+            else:
+                doc = parse_syntax(" ".join(phrase))
+                # the phrase ends at a preposition: "how many *weeks* behind schedule" counts weeks
+                cut = next((t.i for t in doc if t.pos_ == "ADP" and t.i > 0), len(doc))
+                nouns = [t.text for t in doc[:cut] if t.pos_ in {"NOUN", "PROPN"} and t.text not in STOPWORDS]
             measures = [n for n in nouns[:-1] if any(n in KINDS[k].prototypes for k in VALUE_KINDS)]
             if measures:
                 return measures[:1]  # "what *number* track", "which *year* group": the measure is asked for
@@ -181,11 +183,11 @@ def focus_nouns(question: str) -> list[str]:
     return []
 
 
-def _wh_noun_phrase(question: str, names: set[str]) -> list[str]:
-    """The noun phrase the wh-word determines, read from the parse of the whole question: "how many *grey seal
-    pups* were counted", "which *recording studio* did". Tagged alone, a phrase's plural head reads as a verb
-    ("seal *pups*"), and the pattern ends a phrase at any word ending in -s. [] when the wh-word
-    determines no noun ("what did she say")."""
+def _wh_noun_phrase(question: str, names: set[str]) -> list[tuple[str, bool]]:
+    """The noun phrase the wh-word determines, read from the parse of the whole question, as (word, is a noun
+    there): "how many *grey seal pups* were counted", "what *soil pH* was recorded". Tagged alone, a phrase's
+    plural head reads as a verb ("seal *pups*") and "soil ph" as one noun, and the pattern ends a phrase at any
+    word ending in -s. [] when the wh-word determines no noun ("what did she say")."""
     doc = parse_syntax(question)
     for token in doc:
         if fold(token.text) not in {"which", "what", "whose", "many", "much"}:
@@ -195,8 +197,9 @@ def _wh_noun_phrase(question: str, names: set[str]) -> list[str]:
                 or head.pos_ not in {"NOUN", "PROPN"} or head.tag_.startswith("VB") \
                 or any(t.pos_ in {"AUX", "VERB", "ADP", "PRON", "DET", "SCONJ"} for t in doc[token.i + 1:head.i]):
             continue  # "how much does it *cost*": a verb the tagger took for a noun; "how many of the ..."
-        phrase = [fold(t.text) for t in doc[token.i + 1:head.i + 1]]
-        return [w for w in phrase if w.capitalize() not in names and w not in names and re.search(r"\w", w)]
+        phrase = [(fold(t.text), t.pos_ in {"NOUN", "PROPN"}) for t in doc[token.i + 1:head.i + 1]]
+        return [(w, noun) for w, noun in phrase if w.capitalize() not in names and w not in names
+                and re.search(r"\w", w)]
     return []
 
 
