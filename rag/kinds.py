@@ -142,7 +142,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(NUMBER, ("number", "count", "quantity", "total", "figure", "population", "size", "attendance",
                   "capacity", "weight", "distance", "height", "depth", "temperature", "speed", "score"),
          ("CARDINAL", "QUANTITY"),
-         (rf"\b{_NUM}{_SCALE}(?:\s?(?:km|kilometres|kilometers|miles|metres|meters|m|cm|mm|kg|g|tonnes|tons|lbs?|"
+         (rf"\b(?!(?:1[89]|20)\d\d\s?[–-])(?:{_NUM}\s?[–-]\s?)?{_NUM}{_SCALE}(?:\s?(?:km|kilometres|kilometers|miles|metres|meters|m|cm|mm|kg|g|tonnes|tons|lbs?|"
           rf"feet|ft|inches|litres|liters|ml|°[CF]|degrees(?: Celsius| Fahrenheit)?|watts|W|kW|kWh|mAh|GB|TB|MB|"
           rf"mph|km/h|hectares|acres|square (?:metres|meters|feet|miles))\b)?", rf"\b{_WORDNUM}\b",
           r"\b(?:[A-Z]{1,4} ?)?\d+(?:/\d+)+(?:/[A-Z]{1,5}\b)?\b"),  # a reference number ("PO 2023/041", "24/00153"): whole

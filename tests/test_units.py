@@ -69,6 +69,9 @@ def test_a_kind_by_meaning_is_a_preference_not_a_requirement():
     ("He has been away for the last five years.", "five years", DURATION),
     ("Soils were sampled on 11 and 12 October 2023, after the hay cut.", "11 and 12 October 2023", DATE),
     ("The count took place on 14, 15 and 16 August 2023.", "14, 15 and 16 August 2023", DATE),
+    ("Mean July air temperatures range from 12–18 °C.", "12–18 °C", NUMBER),  # a range with its unit
+    ("Cores were taken from 0–10 cm depth; you will need 4–5 lemons.", "0–10 cm", NUMBER),
+    ("Stocking rates were averaged over 2019–2023.", "2019–2023", DATE),  # years stay a date
 ])
 def test_values_stay_whole(sentence, whole, kind):
     found = [(s.text, s.kind) for s in spans(sentence)]
