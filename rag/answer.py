@@ -407,6 +407,7 @@ class Alignment:
         self.cache = cache
         self.asked = set(info.stems | info.kind_stems)
         self.words = [t.word for t in info.terms if t.pos not in {"TYPE", "SOURCE", "CONTEXT"}]
+        self._keys: dict[str, bool] = {}
         self._sims: dict[str, float] = {}
         self._focus_sims: dict[str, float] = {}
 
@@ -440,11 +441,14 @@ class Alignment:
     def asks_about(self, key: str) -> bool:
         """The question names what a "Key: value" line's key or a column's name says, or something close in
         meaning ("Calories" for "energy"); a key of no words ("| 14:00 |") names nothing either way."""
-        said = content_stems(key)
-        if not said or set(said) & self.asked:
-            return True
-        words = [w for w in re.findall(r"[^\W\d_]{3,}", fold(key)) if w not in STOPWORDS]
-        return not words or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words)
+        known = self._keys.get(key)
+        if known is None:  # a line's spans share its key: judged once per question
+            said = content_stems(key)
+            words = [w for w in re.findall(r"[^\W\d_]{3,}", fold(key)) if w not in STOPWORDS]
+            known = (not said or bool(set(said) & self.asked) or not words
+                     or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words))
+            self._keys[key] = known
+        return known
 
     def features(self, doc, span: Span) -> dict[str, float]:
         head = span_head(doc, span.start, span.end)

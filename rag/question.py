@@ -163,7 +163,7 @@ def focus_nouns(question: str) -> list[str]:
         m = pattern.search(folded)
         if m:
             phrase = [w for w in m.group(1).split() if w.capitalize() not in original_words and w not in original_words]
-            parsed = _wh_noun_phrase(q, original_words) if pattern is _FOCUS_AFTER_WH else []
+            parsed = _wh_noun_phrase(question, original_words) if pattern is _FOCUS_AFTER_WH else []
             if parsed:
                 phrase, nouns = [w for w, _ in parsed], [w for w, noun in parsed if noun and w not in STOPWORDS]
             elif not phrase:
@@ -187,7 +187,8 @@ def _wh_noun_phrase(question: str, names: set[str]) -> list[tuple[str, bool]]:
     """The noun phrase the wh-word determines, read from the parse of the whole question, as (word, is a noun
     there): "how many *grey seal pups* were counted", "what *soil pH* was recorded". Tagged alone, a phrase's
     plural head reads as a verb ("seal *pups*") and "soil ph" as one noun, and the pattern ends a phrase at any
-    word ending in -s. [] when the wh-word determines no noun ("what did she say")."""
+    word ending in -s. [] when the wh-word determines no noun ("what did she say"). The question as asked: the
+    same parse its terms are read from (`question_terms`), one parse a question."""
     doc = parse_syntax(question)
     for token in doc:
         if fold(token.text) not in {"which", "what", "whose", "many", "much"}:
