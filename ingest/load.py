@@ -325,8 +325,7 @@ def boxes(scope, limit: int = 600) -> list[tuple[list[str], list[str]]]:
         if any(a.tag in _CHROME for a in aside.iterancestors()):
             continue
         text = " ".join(aside.text_content().split())
-        linked = sum(len(" ".join(a.text_content().split())) for a in aside.iter("a"))
-        if not text or len(text) > limit or linked > 0.5 * len(text):
+        if not text or len(text) > limit or _linked(aside) > 0.5 * len(text):
             continue
         lines = [" ".join(b.text_content().split()) for b in aside.iter(*_BLOCKS)] or [text]
         before = [" ".join(e.text_content().split()) for e in aside.itersiblings(preceding=True)]
@@ -365,11 +364,16 @@ def left_out(scope, body: str, limit: int = 300) -> list[tuple[list[str], list[s
         furniture = any(a.tag in _CHROME or _NOT_TEXT.search(f"{a.get('class', '')} {a.get('id', '')}")
                         or _COMMENTS.search(f"{a.get('class', '')} {a.get('id', '')}")
                         for a in [element, *element.iterancestors()])
-        linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
-        if not furniture and linked <= 0.5 * len(text) and len(text) <= limit and _word_string(text) not in have:
+        if not furniture and _linked(element) <= 0.5 * len(text) and len(text) <= limit \
+                and _word_string(text) not in have:
             out.append((previous[::-1][:20], [text]))
         previous.append(text)
     return out
+
+
+def _linked(element) -> int:
+    """Characters of the element's text that are links: a block mostly of links is navigation, not text."""
+    return sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
 
 
 def _with_boxes(body: str, found: list[tuple[list[str], list[str]]]) -> str:
@@ -438,12 +442,14 @@ def _is_page_number(line: str, page: int, outermost: bool = False) -> bool:
 def _strip_edges(lines: list[str], running: set[str], page: int) -> list[str]:
     """The page's lines without its running header, footer and page number, where they stand: among its first
     and last lines (a sentence in the body that happens to match stays). A page's own top line (a first page's
-    citation line, "RESEARCH ARTICLE") may stand before a running one."""
+    citation line, "RESEARCH ARTICLE") may stand before a running one. A number that is not the page's index
+    (a journal's "212") counts only as the page's first or last line, on a page with a running line."""
     filled = [n for n, line in enumerate(lines) if line.strip()]
     if not filled:
         return []
     edges = set(filled[:_EDGE * 2]) | set(filled[-_EDGE * 2:])
-    outermost = {filled[0], filled[-1]}
+    # a volume's page number only beside a running head or foot: a page may also end on a table's last cell
+    outermost = {filled[0], filled[-1]} if any(_edge_key(lines[n]) in running for n in edges) else set()
     return [line for n, line in enumerate(lines)
             if not (n in edges and line.strip() and (_edge_key(line) in running
                                                      or _is_page_number(line, page, n in outermost)))]

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
@@ -74,7 +75,7 @@ class _Pending:
     status: str  # "added" | "updated"
     origin: str = ""
 
-    @property
+    @cached_property
     def version(self) -> str:
         """The version its chunk ids, sentence vectors and saved view data are named by: of the article's text
         and of the chunker that cut it. A new chunker may cut the same text into other sentences; under the old

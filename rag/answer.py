@@ -51,7 +51,7 @@ from rag.question import QuestionInfo, Term, analyse, summary_aspect
 from rag.spans import Span, infobox_key, is_byline, is_headline, spans, table_cell, value_key
 from rag.text import parse, parse_many, parse_syntax
 from sourcechat.settings import Settings
-from sourcechat.text import STOPWORDS, content_stems, fold, paraphrase_words, stem
+from sourcechat.text import content_stems, fold, paraphrase_words, stem
 
 # --- candidate scoring: one table of named features and their weights -------------------------------
 
@@ -444,7 +444,7 @@ class Alignment:
         known = self._keys.get(key)
         if known is None:  # a line's spans share its key: judged once per question
             said = content_stems(key)
-            words = [w for w in re.findall(r"[^\W\d_]{3,}", fold(key)) if w not in STOPWORDS]
+            words = sorted(paraphrase_words(key))  # the words ingest stored vectors for
             known = (not said or bool(set(said) & self.asked) or not words
                      or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words))
             self._keys[key] = known
