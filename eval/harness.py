@@ -39,11 +39,17 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # references; a recipe blog page with fraction quantities, ads, a nutrition table, JSON-LD and reader comments
 # giving other values; plain-text membership terms in numbered clauses with cross-references and a fee
 # schedule; a live blog, newest first, with revised figures, a correction and a sidebar of other stories) and
-# 121 questions, written the same way in the sixth session of 2026-12-03.
+# 121 questions, written the same way in the sixth session of 2026-12-03. fresh9: four more (an encyclopedia
+# biography page with navigation, an infobox, footnote markers, references and a licence footer; a hard-wrapped
+# Markdown product manual with a specifications table, numbered steps, error codes and a correction; a plain-text
+# football match report with a line-up block and a `Key: value` block and a revised attendance; two-page PDF
+# minutes of a board meeting with motions, vote counts, a budget table, action items and a paragraph across the
+# page break) and 124 questions, written the same way in the seventh session of 2026-12-03.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
           "fresh5": EVAL_DIR / "fresh5.jsonl", "fresh6": EVAL_DIR / "fresh6.jsonl",
           "fresh7": EVAL_DIR / "fresh7.jsonl", "fresh8": EVAL_DIR / "fresh8.jsonl",
+          "fresh9": EVAL_DIR / "fresh9.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
