@@ -161,7 +161,9 @@ def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed
     groups = candidate_groups(assistant, gathered)
     signs = {n: f.weight for n, f in FEATURES.items()}
     if keep_features:
-        features = json.loads(out.read_text())["features"]
+        # a feature the file lacks (added after the fit, weight set by hand) keeps its hand-set weight, as in
+        # `rag.answer.feature_weights`
+        features = {n: json.loads(out.read_text())["features"].get(n, f.weight) for n, f in FEATURES.items()}
     else:
         features = fit_ranker(list(groups.values()), list(FEATURES), signs=signs)
     right_first = sum(1 for feats, right in groups.values()

@@ -17,7 +17,7 @@ from functools import lru_cache
 from ingest.load import Article
 
 # Bump when parsing, sentence or chunk boundaries change: articles ingested by an older version are redone.
-CHUNKER_VERSION = "14"
+CHUNKER_VERSION = "15"
 
 _HEADING = re.compile(r"^\s*(=+.+=+|#{1,6}\s.+)\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+\S")

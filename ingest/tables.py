@@ -18,7 +18,9 @@ import re
 
 from sourcechat.contracts import CELL_LABEL
 
-_YEAR = re.compile(r"(?:1[89]|20)\d\d")
+# the numbers a column's name may hold: a year or a period ("2023", "2024/25 budget", "Q3 2024", "FY2025"), never
+# a value ("6.1 km", "£108,600")
+_PERIOD = re.compile(r"\b(?:FY|Q[1-4]\s?|H[12]\s?)?(?:1[89]|20)\d\d(?:\s?[/–-]\s?(?:(?:1[89]|20)?\d\d))?\b|\b(?:Q[1-4]|H[12])\b")
 _ROW = re.compile(r"^\s*\|(.*)\|\s*$")
 _SEPARATOR_CELL = re.compile(r"^\s*:?-{2,}:?\s*$")
 
@@ -35,15 +37,15 @@ def _separator(row: list[str]) -> bool:
 
 def _has_header(rows: list[list[str]], separated: bool) -> bool:
     """The first row names three or more columns: Markdown says so with a separator row; otherwise every
-    one (but an empty corner over the rows' own headings) is named and none is a number but a year, over
-    rows of the same width."""
+    one (but an empty corner over the rows' own headings) is named and holds no number but a year or a
+    period ("2025/26 proposed"), over rows of the same width."""
     head = rows[0]
     if len(head) < 3:
         return False  # "| Capacity | 48 liters |": a two-column row is a key and its value already
     if separated:
         return sum(bool(c) for c in head) >= 2
     named = head[1:] if not head[0] else head  # a table of row headings may leave its corner empty
-    return (len(head) >= 3 and all(c and (not re.search(r"\d", c) or _YEAR.fullmatch(c)) for c in named)
+    return (len(head) >= 3 and all(c and not re.search(r"\d", _PERIOD.sub("", c)) for c in named)
             and any(re.search(r"[^\W\d]", c) for c in head)  # years name columns ("2022", "2023"), not a whole row
             and all(len(r) == len(head) for r in rows[1:]) and len(rows) >= 2)
 

@@ -29,6 +29,23 @@ def test_rows_carry_their_column_names_and_labelling_twice_changes_nothing():
     assert label_rows(caption).endswith("| Time: 04:30 | Height: 9.0 km | Quakes: 65 |")
 
 
+def test_columns_named_by_a_year_or_a_period_are_a_header_and_values_are_not():
+    """A report's budget table names its columns by financial year ("2024/25 budget", "Q3 2024"): each cell
+    of a row says which year it is, or £136,800 and £141,200 answer "the proposed budget" alike. A first row
+    of values ("| Stage 1 | 12 km | 3 hours |") is data, not names."""
+    from ingest.tables import label_rows
+
+    budget = ("| Budget line | 2024/25 budget | 2025/26 proposed |\n| Staff costs | £136,800 | £141,200 |\n"
+              "| Insurance | £22,400 | £23,900 |")
+    labelled = label_rows(budget)
+    assert "| Budget line: Staff costs | 2024/25 budget: £136,800 | 2025/26 proposed: £141,200 |" in labelled
+    assert label_rows(labelled) == labelled
+    quarters = "| Division | Q3 2024 | Q3 2023 |\n| Retail | 12.1 | 11.4 |"
+    assert label_rows(quarters).endswith("| Division: Retail | Q3 2024: 12.1 | Q3 2023: 11.4 |")
+    stages = "| Stage 1 | 12 km | 3 hours |\n| Stage 2 | 9 km | 2 hours |"
+    assert label_rows(stages) == stages
+
+
 def test_a_pdf_table_comes_back_as_labelled_rows_across_a_page_break():
     """pypdf's plain text has one cell a line; the rows come from its layout text, and the rows on the next
     page keep the first page's header. The prose around the table reads as before."""
