@@ -406,6 +406,7 @@ class Alignment:
         self.focus = fold(info.focus) if info.focus else None
         self.cache = cache
         self.asked = set(info.stems | info.kind_stems)
+        self.numbers = set(re.findall(r"\d+", info.text))
         self.words = [t.word for t in info.terms if t.pos not in {"TYPE", "SOURCE", "CONTEXT"}]
         self._keys: dict[str, bool] = {}
         self._sims: dict[str, float] = {}
@@ -440,13 +441,17 @@ class Alignment:
 
     def asks_about(self, key: str) -> bool:
         """The question names what a "Key: value" line's key or a column's name says, or something close in
-        meaning ("Calories" for "energy"); a key of no words ("| 14:00 |") names nothing either way."""
+        meaning ("Calories" for "energy"); a key of no words ("| 14:00 |") names nothing either way. A key that
+        names a year, a period or a condition by its numbers ("2024/25 budget", "Extraction (30 °C, 80% RH)")
+        is another column's when the question names numbers and none of the key's ("for 2025/26", "at 27 °C")."""
         known = self._keys.get(key)
         if known is None:  # a line's spans share its key: judged once per question
             said = content_stems(key)
             words = sorted(paraphrase_words(key))  # the words ingest stored vectors for
-            known = (not said or bool(set(said) & self.asked) or not words
-                     or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words))
+            numbers = set(re.findall(r"\d+", key))
+            known = (not (numbers and self.numbers and not numbers & self.numbers)
+                     and (not said or bool(set(said) & self.asked) or not words
+                          or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words)))
             self._keys[key] = known
         return known
 

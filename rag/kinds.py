@@ -142,9 +142,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(NUMBER, ("number", "count", "quantity", "total", "figure", "population", "size", "attendance",
                   "capacity", "weight", "distance", "height", "depth", "temperature", "speed", "score"),
          ("CARDINAL", "QUANTITY"),
-         (rf"\b(?!(?:1[89]|20)\d\d\s?[–-])(?:{_NUM}\s?[–-]\s?)?{_NUM}{_SCALE}(?:\s?(?:km|kilometres|kilometers|miles|metres|meters|m|cm|mm|kg|g|tonnes|tons|lbs?|"
-          rf"feet|ft|inches|litres|liters|ml|°[CF]|degrees(?: Celsius| Fahrenheit)?|watts|W|kW|kWh|mAh|GB|TB|MB|"
-          rf"mph|km/h|hectares|acres|square (?:metres|meters|feet|miles))\b)?", rf"\b{_WORDNUM}\b",
+         (rf"\b(?!(?:1[89]|20)\d\d\s?[–-])(?:{_NUM}\s?[–-]\s?)?{_NUM}{_SCALE}(?:\s?(?:km|kilometres|kilometers|miles|metres|meters|m³|m²|m|cm|mm|kg|g|mg|tonnes|tons|lbs?|"
+          rf"feet|ft|inches|litres|liters|ml|mL|L|°[CF]|degrees(?: Celsius| Fahrenheit)?|watts|W|kW|kWh|mAh|GB|TB|MB|"
+          rf"mph|km/h|hectares|acres|square (?:metres|meters|feet|miles)|dB(?:\(A\))?|Hz|kHz|V|kV|kPa|ppm)"
+          # a rate keeps its "per": "20 L/day", "150 m³/h"
+          rf"(?:/(?:day|d|h|hr|hour|min|s|week|month|year|yr|m²|m³|kg|ha|L))?(?!\w))?", rf"\b{_WORDNUM}\b",
           r"\b(?:[A-Z]{1,4} ?)?\d+(?:/\d+)+(?:/[A-Z]{1,5}\b)?\b"),  # a reference number ("PO 2023/041", "24/00153"): whole
          {NUMBER: 1.0, MONEY: 0.8, PERCENT: 0.8, DURATION: 0.7, RANK: 0.5}),
     Kind(RANK, ("position", "rank", "ranking", "place", "spot", "chart", "finish", "seed", "track number"),

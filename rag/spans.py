@@ -127,7 +127,9 @@ def _patterns(sentence: str) -> list[Span]:
                 else:
                     kind_here = kind
                 found.append(Span(text, kind_here, start, start + len(text), "pattern"))
-    return found
+    # a date written in figures ("15/05/2025") is a date, not a reference number or a count, as a bare year is
+    dates = {(s.start, s.end) for s in found if s.kind == DATE}
+    return [s for s in found if not (s.kind == NUMBER and (s.start, s.end) in dates)]
 
 
 def _names(sentence: str, headline: bool) -> list[Span]:

@@ -90,6 +90,7 @@ def test_reference_numbers_and_numeric_dates_stay_whole():
     assert ("24/00153/FUL", "NUMBER") in values("Planning application 24/00153/FUL was approved on appeal.")
     hearing = values("The hearing was held on 12/03/2025 in Leeds.")
     assert ("12/03/2025", "DATE") in hearing and not {t for t, _ in hearing} & {"12", "03", "2025"}
+    assert ("12/03/2025", "NUMBER") not in hearing  # a date, never a count: "how much" took "15/05/2025"
     assert ("2024/25", "DATE") in values("The 2024/25 season starts in August.")
 
 

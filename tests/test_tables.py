@@ -171,3 +171,30 @@ def test_a_table_with_column_names_stacked_over_lines_comes_back_as_labelled_row
     assert ("| Site: Ravensgill (RG) | Stocking rate (LU ha: 0.4 | Elevation (m): 410 | Soil pH: 5.4 ± 0.2 | "
             "Basal respiration (µg CO 2-C g: 1.77 |") in text
     assert "\n Elevation\n" not in text and "Table 1. Soil properties" in text and "By contrast" in text
+
+
+BUDGET = ("# Harbour board budget\n\nThe board met on 6 March 2025 and approved its budget for the coming year.\n\n"
+          "| Budget line | 2024/25 budget | 2025/26 proposed |\n|---|---|---|\n"
+          "| Staff costs | £136,800 | £141,200 |\n| Insurance | £22,400 | £23,900 |\n\n"
+          "| Test | Extraction (30 °C, 80% RH) | Extraction (27 °C, 60% RH) |\n|---|---|---|\n"
+          "| Dehumidifier | 20 L/day | 12 L/day |\n")
+
+
+def test_a_column_named_for_another_year_or_condition_does_not_answer(fresh, tmp_path):
+    """A column's name may say which year or which conditions its values are for: asked about 2025/26, the
+    2024/25 column's figure in the same row answers another question (the `other_key` feature), and so does
+    the 30 °C column's asked about 27 °C."""
+    from ingest import run_ingest
+    from rag import Assistant
+
+    page = tmp_path / "harbour-budget.md"
+    page.write_text(BUDGET, encoding="utf-8")
+    assert run_ingest(fresh, [str(page)]).added == 1
+    assistant = Assistant(fresh)
+
+    def winner(question: str) -> str:
+        return next(line for line in assistant.explain(question).splitlines() if line.startswith("winner:"))
+
+    assert "£141,200" in winner("What is the proposed staff costs budget for 2025/26?")
+    assert "£22,400" in winner("How much was budgeted for insurance in 2024/25?")
+    assert "12 L/day" in winner("How much water does the dehumidifier extract at 27 °C and 60% RH?")
