@@ -48,7 +48,7 @@ from rag.kinds import (
     measures_agree,
 )
 from rag.question import QuestionInfo, Term, analyse, summary_aspect
-from rag.spans import Span, infobox_key, is_byline, is_headline, spans, table_cell, value_key
+from rag.spans import Span, infobox_key, is_byline, is_headline, row_keys, spans, table_cell, value_key
 from rag.text import parse, parse_many, parse_syntax
 from sourcechat.settings import Settings
 from sourcechat.text import content_stems, fold, paraphrase_words, stem
@@ -367,10 +367,14 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
     focus_after = info.focus is not None and span.kind in VALUE_KINDS and bool(re.match(
         rf"\W{{0,3}}(?:{_PARTITIVE})?(?:[a-z-]+\W+){{0,2}}?{re.escape(stem(fold(info.focus))[:max(3, len(info.focus) - 2)])}",
         after))
-    return {
+    # "Children: 6", "| Soil pH: 5.4 |": the value's key is the focus noun, so the value measures it (as "6
+    # children" does) and the key is its head, one link away, whatever a parse of the line says
+    focus_key = bool(in_value and info.focus and key_head(key or "") == stem(fold(info.focus))
+                     and not (alignment is not None and alignment.another_column(sentence, key or "")))
+    features = {
         "evidence": item.score,
         "relation": relation,
-        "measures_focus": 1.0 if focus_after else 0.0,
+        "measures_focus": 1.0 if focus_after or (focus_key and span.kind in VALUE_KINDS) else 0.0,
         "kind": kind,
         "names_kind": 1.0 if info.focus and stem(info.focus) in stems else 0.0,
         "proximity": _proximity(doc, span, anchors),
@@ -378,7 +382,8 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         "apposition": 1.0 if info.kind_stems and apposed and stem(apposed.group(1)) in info.kind_stems else 0.0,
         "layout_key": ((1.0 if span.origin == "layout" else 0.5) if in_value and set(content_stems(key or ""))
                        & (info.stems | info.kind_stems) else 0.0),
-        "other_key": 1.0 if in_value and alignment is not None and not alignment.asks_about(key or "") else 0.0,
+        "other_key": 1.0 if in_value and alignment is not None and (not alignment.asks_about(key or "")
+                                                                    or alignment.another_column(sentence, key or "")) else 0.0,
         "possessor": 1.0 if re.match(r"['’]s\b", sentence[span.end:span.end + 3]) else 0.0,
         "specific": specific,
         "length": float(len(span.text)),
@@ -390,9 +395,21 @@ def _span_features(span: Span, item: Evidence, info: QuestionInfo, doc, anchors,
         # ("| Capacity | 48 liters |") that is its key, as in a "Key: value" line
         **(_UNPARSED if cell and sentence.count("|") >= 4 else {}),
     }
+    if focus_key:
+        features["focus_link"] = 1.0
+    return features
 
 
 _UNPARSED = {"focus_link": 0.0, "role": 0.0, "predicate": 0.0}  # features a parse of a table row cannot give
+
+_KEY_QUALIFIER = re.compile(r"\s*(?:\(|\b(?:who|which|that|of|at|in|for|with|from|on|per|by|to|after|before|since)\b).*$")
+
+
+def key_head(key: str) -> str | None:
+    """The stem of the noun a key names, its last word before any qualifier: "Participants who completed all 24
+    weeks" → participants, "Soil pH" → ph, "Children" → children; a headline's "Marrowby floods live" → live."""
+    words = content_stems(_KEY_QUALIFIER.sub("", fold(key)))
+    return words[-1] if words else None
 
 
 class Alignment:
@@ -407,8 +424,10 @@ class Alignment:
         self.cache = cache
         self.asked = set(info.stems | info.kind_stems)
         self.numbers = set(re.findall(r"\d+", info.text))
+        self.said = set(content_stems(info.text))  # every word of the question as written, numbers too
         self.words = [t.word for t in info.terms if t.pos not in {"TYPE", "SOURCE", "CONTEXT"}]
         self._keys: dict[str, bool] = {}
+        self._columns: dict[tuple[str, str], bool] = {}
         self._sims: dict[str, float] = {}
         self._focus_sims: dict[str, float] = {}
 
@@ -454,6 +473,24 @@ class Alignment:
                           or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words)))
             self._keys[key] = known
         return known
+
+    def another_column(self, row: str, key: str) -> bool:
+        """In a table row, the question names more of another column's name than of this one's ("customers
+        still without power at 6pm": "Still without power (6pm Tuesday)", not "Customers who lost power at
+        peak"), as a share of each name's words."""
+        keys = row_keys(row)
+        if len(keys) < 3:
+            return False
+
+        def named(name: str) -> float:  # a word counts when the question says it or one close in meaning
+            said = content_stems(name)
+            close = sorted(paraphrase_words(name))
+            near = {stem(w) for w in close if max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE}
+            return sum(s in self.said or s in near for s in said) / len(said) if said else 0.0
+
+        if (row, key) not in self._columns:  # a row's spans share its names: judged once per question
+            self._columns[(row, key)] = named(key) < max(named(k) for k in keys)
+        return self._columns[(row, key)]
 
     def features(self, doc, span: Span) -> dict[str, float]:
         head = span_head(doc, span.start, span.end)

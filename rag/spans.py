@@ -214,6 +214,12 @@ def table_cell(sentence: str, start: int) -> tuple[str | None, int, int] | None:
     return next((cell for cell in _cells(sentence) if cell[1] <= start < cell[2]), None)
 
 
+def row_keys(sentence: str) -> list[str]:
+    """The column names a table row's cells carry ("| Area: Dale | Customers at peak: 22,800 | …"); empty for
+    anything else."""
+    return [key for key, _, _ in _cells(sentence) if key]
+
+
 def value_key(sentence: str, start: int) -> str | None:
     """The key a span starting at `start` is the value of: a "Key: value" line's key, or the column name of
     the table cell it is in; None when it is in neither's value."""
@@ -283,4 +289,4 @@ def _find_spans(sentence: str) -> list[Span]:
     return list(out.values())
 
 
-__all__ = ["Span", "infobox_key", "is_byline", "is_headline", "spans", "table_cell", "value_key"]
+__all__ = ["Span", "infobox_key", "is_byline", "is_headline", "row_keys", "spans", "table_cell", "value_key"]

@@ -177,19 +177,27 @@ BUDGET = ("# Harbour board budget\n\nThe board met on 6 March 2025 and approved 
           "| Budget line | 2024/25 budget | 2025/26 proposed |\n|---|---|---|\n"
           "| Staff costs | £136,800 | £141,200 |\n| Insurance | £22,400 | £23,900 |\n\n"
           "| Test | Extraction (30 °C, 80% RH) | Extraction (27 °C, 60% RH) |\n|---|---|---|\n"
-          "| Dehumidifier | 20 L/day | 12 L/day |\n")
+          "| Dehumidifier | 20 L/day | 12 L/day |\n\n"
+          "| Area | Customers who lost power at peak | Still without power (6pm Tuesday) | Restored by |\n"
+          "|---|---|---|---|\n| Dale | 22,800 | 1,750 | Friday |\n")
+KEEPER = ("# Josiah Threlkeld\n\n- Born: 3 March 1852\n- Children: 6\n\n"
+          "Threlkeld was born in Pellworthy, the third of five children of William Threlkeld, a net-maker.\n")
 
 
-def test_a_column_named_for_another_year_or_condition_does_not_answer(fresh, tmp_path):
-    """A column's name may say which year or which conditions its values are for: asked about 2025/26, the
-    2024/25 column's figure in the same row answers another question (the `other_key` feature), and so does
-    the 30 °C column's asked about 27 °C."""
+def test_a_value_is_read_under_its_column_name(fresh, tmp_path):
+    """A column's name says what its values are: asked about 2025/26, the 2024/25 column's figure in the same
+    row answers another question (the `other_key` feature), as the 30 °C column's does asked about 27 °C, and
+    the column whose name the question says more of ("still without power at 6pm") is the one asked about,
+    not another that shares one word ("customers"). A value whose key is the asked-for noun ("Children: 6")
+    measures it, as "6 children" would, over a count in prose of someone else's ("five children of William")."""
     from ingest import run_ingest
     from rag import Assistant
 
-    page = tmp_path / "harbour-budget.md"
-    page.write_text(BUDGET, encoding="utf-8")
-    assert run_ingest(fresh, [str(page)]).added == 1
+    paths = []
+    for name, text in (("harbour-budget.md", BUDGET), ("keeper.md", KEEPER)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(text, encoding="utf-8")
+    assert run_ingest(fresh, [str(p) for p in paths]).added == 2
     assistant = Assistant(fresh)
 
     def winner(question: str) -> str:
@@ -198,3 +206,5 @@ def test_a_column_named_for_another_year_or_condition_does_not_answer(fresh, tmp
     assert "£141,200" in winner("What is the proposed staff costs budget for 2025/26?")
     assert "£22,400" in winner("How much was budgeted for insurance in 2024/25?")
     assert "12 L/day" in winner("How much water does the dehumidifier extract at 27 °C and 60% RH?")
+    assert "1,750" in winner("How many Dale customers were still without power at 6pm on Tuesday?")
+    assert "“6”" in winner("How many children did Josiah Threlkeld have?")
