@@ -214,7 +214,7 @@ UNITS: dict[str, tuple[str, ...]] = {
     "length": ("km", "kilometre", "kilometer", "mile", "metre", "meter", "m", "cm", "mm", "feet", "foot", "ft",
                "inch", "inches", "distance"),
     "mass": ("kg", "kilogram", "g", "gram", "tonne", "ton", "lb", "lbs", "weight"),
-    "volume": ("litre", "liter", "ml", "gallon", "volume"),
+    "volume": ("litre", "liter", "l", "ml", "gallon", "volume"),
     "area": ("hectare", "acre", "square", "area"),
     "money": ("money", "cash", "dollar", "euro", "pound", "yen", "cost", "price", "funding", "fee", "budget",
               "revenue", "profit", "salary", "income", "investment", "spending"),
@@ -225,6 +225,13 @@ UNITS: dict[str, tuple[str, ...]] = {
 _DIMENSION_NOUNS = frozenset({"temperature", "weight", "distance", "volume", "area", "price", "cost", "fee",
                               "budget", "salary", "duration", "percentage", "proportion"})
 _DIMENSION_OF_KIND = {MONEY: "money", PERCENT: "percent", DURATION: "time"}
+# the words of a question that name the dimension it measures when no focus noun does ("how much does it *weigh*",
+# "how *tall* is the tower"): "how long" and "how far" are left out, a time as often as a length ("how far ahead")
+_DIMENSION_CUES: tuple[tuple[str, str], ...] = (
+    (r"\bweigh(?:s|ed|ing)?\b|\bhow heavy\b", "mass"),
+    (r"\bhow (?:tall|high|deep|wide)\b", "length"),
+    (r"\bhow (?:hot|cold|warm)\b", "temperature"),
+)
 
 
 def unit_dimension(word: str) -> str | None:
@@ -256,10 +263,11 @@ _SCALE_WORDS = frozenset({"million", "billion", "trillion", "thousand", "bn", "m
 @lru_cache(maxsize=1024)  # asked of every candidate span of a question: read once per question
 def measured_dimension(question: str, focus: str | None) -> str | None:
     """The dimension a how-many/how-much question measures: the focus noun's ("how many *hours*": time; "how
-    much *money*": money), or "count" for how many of a noun that is no unit ("how many *desks*"); None when
-    the question does not say (how much of a substance: "how much *water*")."""
+    much *money*": money), or "count" for how many of a noun that is no unit ("how many *desks*"); without a focus
+    noun, the word that names one ("how much does it *weigh*": mass); None when the question does not say (how
+    much of a substance: "how much *water*")."""
     if not focus:
-        return None
+        return next((dim for cue, dim in _DIMENSION_CUES if re.search(cue, question.lower())), None)
     if not re.search(r"\bhow (many|much)\b", question.lower()):
         # "at what *temperature*", "what *distance*": a focus noun that names a dimension asks for a value of it
         return unit_dimension(focus) if focus.lower() in _DIMENSION_NOUNS else None

@@ -366,6 +366,11 @@ def test_a_bound_in_the_sentence_decides_a_yes_no_about_a_value(question, senten
     ("What is the capacity of the pack?", "capacity", NUMBER, "48 liters", True),  # not a how-many question
     ("At what temperature was the soil incubated?", "temperature", NUMBER, "20 g", False),  # the focus names one
     ("At what temperature was the soil incubated?", "temperature", NUMBER, "22 °C", True),
+    ("How much does the AeroDry 20 weigh when full?", None, NUMBER, "3.5 L", False),  # a volume is no weight
+    ("How much does the AeroDry 20 weigh when full?", None, NUMBER, "11.8 kg", True),
+    ("How tall is the Gannet Skerry tower?", None, NUMBER, "38 metres", True),
+    ("How tall is the Gannet Skerry tower?", None, NUMBER, "18 nautical miles", True),  # a length, though not a height
+    ("How tall is the Gannet Skerry tower?", None, NUMBER, "3.5 L", False),
 ])
 def test_a_value_of_another_dimension_does_not_answer_how_many(question, focus, kind, text, agrees):
     from rag.kinds import measures_agree
