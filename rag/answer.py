@@ -427,7 +427,7 @@ class Alignment:
         self.said = set(content_stems(info.text))  # every word of the question as written, numbers too
         self.words = [t.word for t in info.terms if t.pos not in {"TYPE", "SOURCE", "CONTEXT"}]
         self._keys: dict[str, bool] = {}
-        self._columns: dict[tuple[str, str], bool] = {}
+        self._columns: dict[str, dict[str, float]] = {}  # a table row → how much of each column's name is asked
         self._sims: dict[str, float] = {}
         self._focus_sims: dict[str, float] = {}
 
@@ -488,9 +488,10 @@ class Alignment:
             near = {stem(w) for w in close if max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE}
             return sum(s in self.said or s in near for s in said) / len(said) if said else 0.0
 
-        if (row, key) not in self._columns:  # a row's spans share its names: judged once per question
-            self._columns[(row, key)] = named(key) < max(named(k) for k in keys)
-        return self._columns[(row, key)]
+        scores = self._columns.get(row)
+        if scores is None:  # a row's spans share its names: scored once per question
+            scores = self._columns[row] = {k: named(k) for k in keys}
+        return scores.get(key, 0.0) < max(scores.values())
 
     def features(self, doc, span: Span) -> dict[str, float]:
         head = span_head(doc, span.start, span.end)
