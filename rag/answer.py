@@ -469,29 +469,28 @@ class Alignment:
             words = sorted(paraphrase_words(key))  # the words ingest stored vectors for
             numbers = set(re.findall(r"\d+", key))
             known = (not (numbers and self.numbers and not numbers & self.numbers)
-                     and (not said or bool(set(said) & self.asked) or not words
-                          or any(max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE for w in words)))
+                     and (not said or bool(set(said) & self.asked) or not words or any(map(self._means, words))))
             self._keys[key] = known
         return known
+
+    def _means(self, word: str) -> bool:
+        """A key's word is close in meaning to one of the question's ("Calories" for "energy")."""
+        return max(self.cache.similarity(word, self.words), default=0.0) >= self.AGREE
 
     def another_column(self, row: str, key: str) -> bool:
         """In a table row, the question names more of another column's name than of this one's ("customers
         still without power at 6pm": "Still without power (6pm Tuesday)", not "Customers who lost power at
         peak"), as a share of each name's words."""
-        keys = row_keys(row)
-        if len(keys) < 3:
-            return False
-
         def named(name: str) -> float:  # a word counts when the question says it or one close in meaning
             said = content_stems(name)
-            close = sorted(paraphrase_words(name))
-            near = {stem(w) for w in close if max(self.cache.similarity(w, self.words), default=0.0) >= self.AGREE}
+            near = {stem(w) for w in paraphrase_words(name) if self._means(w)}
             return sum(s in self.said or s in near for s in said) / len(said) if said else 0.0
 
         scores = self._columns.get(row)
-        if scores is None:  # a row's spans share its names: scored once per question
-            scores = self._columns[row] = {k: named(k) for k in keys}
-        return scores.get(key, 0.0) < max(scores.values())
+        if scores is None:  # a row's spans share its names: scored once per question, for rows of 3+ columns
+            keys = row_keys(row)
+            scores = self._columns[row] = {k: named(k) for k in keys} if len(keys) >= 3 else {}
+        return bool(scores) and scores.get(key, 0.0) < max(scores.values())
 
     def features(self, doc, span: Span) -> dict[str, float]:
         head = span_head(doc, span.start, span.end)
