@@ -44,12 +44,17 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # Markdown product manual with a specifications table, numbered steps, error codes and a correction; a plain-text
 # football match report with a line-up block and a `Key: value` block and a revised attendance; two-page PDF
 # minutes of a board meeting with motions, vote counts, a budget table, action items and a paragraph across the
-# page break) and 124 questions, written the same way in the seventh session of 2026-12-03.
+# page break) and 124 questions, written the same way in the seventh session of 2026-12-03. fresh10: four more (a
+# netball league's season review page with a cookie banner, sidebar, footer and a standings table; a plain-text
+# tenancy agreement with numbered clauses, defined terms, a schedule and an amendment that changes the rent; a
+# hard-wrapped Markdown conference programme with session tables, speaker bios and a late change notice; a two-page
+# PDF product recall notice with a serial-number table, a contact table and a paragraph across the page break) and
+# 123 questions, written the same way in the eighth session of 2026-12-03.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
           "fresh5": EVAL_DIR / "fresh5.jsonl", "fresh6": EVAL_DIR / "fresh6.jsonl",
           "fresh7": EVAL_DIR / "fresh7.jsonl", "fresh8": EVAL_DIR / "fresh8.jsonl",
-          "fresh9": EVAL_DIR / "fresh9.jsonl",
+          "fresh9": EVAL_DIR / "fresh9.jsonl", "fresh10": EVAL_DIR / "fresh10.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 
