@@ -40,7 +40,10 @@ from rag.kinds import (
     KINDS,
     NAME,
     NUMBER_WORDS,
+    ORG,
+    PERSON,
     PHRASE,
+    PLACE,
     SUMMARIZE,
     VALUE_KINDS,
     YESNO,
@@ -635,6 +638,7 @@ def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, 
     parse_many([item.sentence.text for item in items])  # one batch for the sentences not parsed before
     best = items[0].score if items else 0.0
     alignment = Alignment(info, cache)
+    people = _people(items)
     for n, item in enumerate(items):
         relation = relation_coverage(info, item, snap, cache)
         sentence = item.sentence.text
@@ -645,6 +649,7 @@ def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, 
                         "top_sentence": 1.0 if n == 0 else 0.0,
                         "sentence_share": item.score / best if best > 0 else 0.0}
         for span in spans(sentence):
+            span = _as_person(span, people)
             features = _span_features(span, item, info, doc, anchors, topic, relation, per_sentence, alignment)
             if features is None:
                 continue
@@ -654,6 +659,28 @@ def score_candidates(info: QuestionInfo, items: list[Evidence], snap: Snapshot, 
             out.append(Candidate(span, item, features, answer))
     out.sort(key=lambda c: c.score, reverse=True)
     return out
+
+
+def _people(items: list[Evidence]) -> frozenset[str]:
+    """The names the tagger calls a person in any of a question's evidence sentences, each whole and by its
+    last word: what a later mention of the person by surname alone ("Chebet" after "Mercy Chebet") is."""
+    found: set[str] = set()
+    for item in items:
+        for span in spans(item.sentence.text):
+            if span.kind == PERSON and span.origin == "entity":
+                words = span.text.split()
+                found.add(span.text)
+                if len(words) > 1 and re.fullmatch(r"[A-Z][\w'’-]+", words[-1]):
+                    found.add(words[-1])
+    return frozenset(found)
+
+
+def _as_person(span: Span, people: frozenset[str]) -> Span:
+    """One person, one label: the tagger labels a name by its sentence alone, and calls a surname on its own
+    a place or an organisation ("Chebet finished second") that another sentence calls a person in full."""
+    if span.kind in {ORG, PLACE, NAME} and span.text in people:
+        return Span(span.text, PERSON, span.start, span.end, span.origin)
+    return span
 
 
 def candidates(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,

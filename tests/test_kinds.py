@@ -374,3 +374,23 @@ def test_a_yes_needs_the_quality_the_question_asserts(ferry_assistant):
     # "new" is in the story, but of the pier ("a new steel pier"), never of the ferry
     other = ferry_assistant.ask("Is the Aurelia a new ferry?")
     assert other["answer"] == "The sources don't settle it", other["text"]
+
+
+RACE = ("# Harbour 10K\n\nIn the women's race, Ayelech Worku of Ethiopia pulled clear of defending champion Mercy Chebet "
+        "on the Tidewater Bridge. Worku won in 31:05. Chebet, who won here in 2024, finished second in 31:40, 35 seconds "
+        "behind. The race director, Paul Onyango, said the bridge had decided the race.\n")
+
+
+def test_a_person_named_in_full_once_is_a_person_by_surname_too(fresh, tmp_path):
+    """The tagger labels a name by its sentence alone and calls "Chebet" a place in "Chebet, who won here in
+    2024, finished second"; another evidence sentence calls "Mercy Chebet" a person, so the surname is a
+    person's and answers a "who" question (given in full)."""
+    from ingest import run_ingest
+    from rag import Assistant
+
+    path = tmp_path / "harbour-10k.md"
+    path.write_text(RACE, encoding="utf-8")
+    assert run_ingest(fresh, [str(path)]).added == 1
+    explained = Assistant(fresh).explain("Who finished second in the women's race?")
+    winner = next(line for line in explained.splitlines() if line.startswith("winner:"))
+    assert "Mercy Chebet" in winner and "PERSON" in winner, explained
