@@ -94,7 +94,8 @@ NUMBER_WORDS = {w: n for n, w in enumerate(
 _WORDNUM = "(?:" + "|".join(w for w in NUMBER_WORDS if w != "zero") + "|a dozen|dozens of)"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|bn|m|k)\b)?"
-_UNIT_TIME = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|decades?|centuries)"
+_UNIT_TIME = (r"(?:milliseconds?|microseconds?|ms|µs|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|"
+              r"years?|decades?|centuries)")
 _CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s?(?:[ap]\.?m\.?|h)?"
 
 
@@ -124,7 +125,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          {DATE: 1.0}),
     Kind(TIME, ("time", "hour", "clock", "o'clock", "opening hours", "deadline"), ("TIME",),
          (rf"\b{_CLOCK}\s?(?:to|until|till|-|–)\s?{_CLOCK}\b",
-          r"\b\d{1,2}(?::\d{2})?\s?[ap]\.?m\.?(?=\W|$)", r"(?<![:\d])(?:[01]?\d|2[0-3]):[0-5]\d\b(?!:)", r"\b(?:noon|midnight)\b"),
+          r"\b\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?(?=\W|$)", r"(?<![:\d])(?:[01]?\d|2[0-3]):[0-5]\d\b(?!:)", r"\b(?:noon|midnight)\b"),
          {TIME: 1.0, DURATION: 0.8, DATE: 0.4}),  # "the winning time": a clock reading or an elapsed time
     Kind(DURATION, ("duration", "length", "runtime", "period", "lifespan", "term", "span", "time taken"), (),
          (rf"\b(?:{_NUM}|{_WORDNUM}|half an?)(?:\s?(?:and a half|to|-|–)\s?{_NUM})?[- ]{_UNIT_TIME}\b",

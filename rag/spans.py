@@ -246,6 +246,13 @@ def _spans_cached(sentence: str) -> tuple[Span, ...]:
 _ENUMERATOR = re.compile(r"\s*(?:(\d{1,2})[.)]\s+(?=\S)|(\d{1,2}(?:\.\d{1,3})+)\.?(?:\([a-z]{1,3}\))?\s+(?=[A-Z(]))")
 
 
+def _own_value(span: Span, wider: Span) -> bool:
+    """A time of day or a duration that names its unit ("10.30am", "2.9 milliseconds"), found by a pattern inside
+    the tagger's span of another kind: a value of its own, not a piece of the date."""
+    return (span.origin == "pattern" and wider.origin == "entity" and span.kind in {TIME, DURATION}
+            and wider.kind != span.kind and bool(re.search(r"\d", span.text)) and bool(re.search(r"[a-zµ]\.?$", span.text)))
+
+
 def _find_spans(sentence: str) -> list[Span]:
     doc = parse(sentence)
     headline = is_headline(sentence)
@@ -257,9 +264,10 @@ def _find_spans(sentence: str) -> list[Span]:
                 and not any(p.start <= e.start and e.end <= p.end and e.kind in VALUE_KINDS for p in patterns)]
     found = patterns + entities
     values = [s for s in found if s.kind in VALUE_KINDS]
-    # a value span inside a wider value span is a piece of it ("4" of "$4.2 million", "000" of "86,000")
+    # a value span inside a wider value span is a piece of it ("4" of "$4.2 million", "000" of "86,000"); a clock
+    # time or a duration with its unit is whole inside the tagger's wider date ("10.30am" of "10.30am every Tuesday")
     found = [s for s in found if not any(v.start <= s.start and s.end <= v.end and (v.end - v.start) > (s.end - s.start)
-                                         for v in values)]
+                                         and not _own_value(s, v) for v in values)]
     names = _names(sentence, headline)
     # a typed entity that a capitalised span widens ("Morale" of "Mr. Morale & the Big Steppers") takes the span
     widened = []

@@ -94,6 +94,26 @@ def test_reference_numbers_and_numeric_dates_stay_whole():
     assert ("2024/25", "DATE") in values("The 2024/25 season starts in August.")
 
 
+
+def test_clock_times_with_a_dot_and_durations_in_milliseconds_stay_whole():
+    """"10.30am" and "4.17am" are times of day, kept whole even inside the tagger's wider date ("10.30am every
+    Tuesday"); "2.9 milliseconds" and "4.1 ms" are durations, not the bare numbers "2.9" and "4.1". A date's day
+    numbers and a range of days stay pieces of the date."""
+    from rag.spans import spans
+
+    def values(sentence: str) -> set[tuple[str, str]]:
+        return {(s.text, s.kind) for s in spans(sentence) if s.kind in {"NUMBER", "DATE", "TIME", "DURATION"}}
+
+    assert ("10.30am", "TIME") in values("Story time for under-fives is held at 10.30am every Tuesday.")
+    assert ("4.17am", "TIME") in values("Mount Teralo erupted at 4.17am local time on Sunday.")
+    search = values("A typical search now returns in 2.9 milliseconds, down from 4.1 ms.")
+    assert {("2.9 milliseconds", "DURATION"), ("4.1 ms", "DURATION")} <= search
+    assert not {t for t, _ in search} & {"2.9", "4.1"}
+    storm = values("The storm struck on Saturday 18 January and Sunday 19 January.")
+    assert not {t for t, _ in storm} & {"18", "19"}
+    assert not {t for t, _ in values("The trial was heard from 3 to 6 February 2025.")} & {"3 to 6", "3", "6"}
+
+
 def test_conflicting_sources_give_each_value_with_its_citation(ferry_assistant):
     result = ferry_assistant.ask("How much did the Lakeside ferry refit cost?")
     assert "$4.2 million" in result["answer"] and "$5.0 million" in result["answer"], result["text"]
