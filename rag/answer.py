@@ -900,8 +900,20 @@ def _joined(chosen: list[Evidence]) -> str:
     return " ".join(" ".join(e.sentence.text.split()) for e in chosen)
 
 
-_NEGATION = re.compile(r"\b(not|never|no|none|neither|nor|without|n't|cannot|isn't|wasn't|aren't|weren't|didn't|"
-                       r"doesn't|don't|hasn't|haven't|hadn't|won't|wouldn't|couldn't|lacks?|fails?|failed|refused)\b")
+_NEGATION = re.compile(r"\b(not|never|no|none|nothing|nobody|nowhere|neither|nor|without|n't|cannot|isn't|wasn't|"
+                       r"aren't|weren't|didn't|doesn't|don't|hasn't|haven't|hadn't|won't|wouldn't|couldn't|lacks?|fails?|"
+                       r"failed|refused)\b")
+_NEGATING_PREFIX = re.compile(r"\b(?:un|non-?|dis)([a-z]{4,})")  # "*un*published", "*non*-refundable", "*dis*agree"
+
+
+def _negated(info: QuestionInfo, sentence: str) -> bool:
+    """The sentence says no: a negation ("not", "nothing"), or one of the question's words with a negating
+    prefix ("an *unpublished* memoir" of "was the memoir published?")."""
+    said = fold(sentence)
+    if _NEGATION.search(said):
+        return True
+    asked = {t.stem for t in info.terms if t.pos in {"VERB", "ADJ", "NOUN"}}
+    return any(stem(word) in asked for word in _NEGATING_PREFIX.findall(said))
 
 
 def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
@@ -934,7 +946,7 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
         decision.confidence = 0.0
     elif stating:
         best = stating[0]
-        s_negative = bool(_NEGATION.search(fold(best.sentence.text)))
+        s_negative = _negated(info, best.sentence.text)
         decision.verdict = "yes" if s_negative == q_negative else "no"
         decision.reason = ("the sentence states it" if decision.verdict == "yes"
                            else "the sentence states it negated")

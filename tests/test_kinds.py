@@ -414,3 +414,25 @@ def test_a_person_named_in_full_once_is_a_person_by_surname_too(fresh, tmp_path)
     explained = Assistant(fresh).explain("Who finished second in the women's race?")
     winner = next(line for line in explained.splitlines() if line.startswith("winner:"))
     assert "Mercy Chebet" in winner and "PERSON" in winner, explained
+
+
+KEEPER_NOTES = ("# Notes on the keeper\n\nAfter he retired, the keeper settled in a cottage on Quay Row, where he kept bees "
+                "and wrote an unpublished memoir about his thirty winters on the rock.\n\nThe rescue team's running costs "
+                "are met by donations: it gets nothing from the county council.\n")
+
+
+def test_a_yes_no_question_is_answered_no_by_a_negating_word_or_prefix(fresh, tmp_path):
+    """"an *unpublished* memoir" says no to "was his memoir published?", as "it gets *nothing* from the county
+    council" says no to "does the council pay for it?"."""
+    from ingest import run_ingest
+    from rag import Assistant
+
+    path = tmp_path / "keeper-notes.md"
+    path.write_text(KEEPER_NOTES, encoding="utf-8")
+    assert run_ingest(fresh, [str(path)]).added == 1
+    assistant = Assistant(fresh)
+    memoir = assistant.ask("Was the keeper's memoir published?")
+    assert memoir["kind"] == "yesno" and memoir["answer"] == "No", memoir["text"]
+    assert "unpublished memoir" in memoir["citations"][0]["quote"]
+    council = assistant.ask("Does the county council pay the rescue team's running costs?")
+    assert council["answer"] == "No" and "nothing from the county council" in council["citations"][0]["quote"], council["text"]
