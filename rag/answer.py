@@ -1085,7 +1085,9 @@ def pick_article(info: QuestionInfo, snap: Snapshot, cache: VectorCache, evidenc
             return holding[0]
     words = info.stems - snap.topic
     best, best_score = None, 0.0
-    titles = list(snap.articles.values())
+    # the articles the request's search found: its words name the article, so the search finds its passages; a
+    # look at every title in the collection would cost each summary request O(collection)
+    titles = [snap.articles[source] for source in near]
     if titles:
         sims = cache.vectors([a.title for a in titles]) @ cache.vectors([info.text])[0]
         for article, sim in zip(titles, sims):

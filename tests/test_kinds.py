@@ -168,6 +168,25 @@ def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_ass
     assert all(c["quote"].rstrip()[-1] in ".!?" for c in result["citations"])  # sentences, not headings
 
 
+def test_a_summary_request_looks_only_at_the_articles_its_search_found(ferry_assistant, monkeypatch):
+    """Which article a summary request names is judged among the articles its search found, not by comparing
+    it with every title in the collection (O(collection) a request: 100,000 titles at scale)."""
+    from rag.evidence import VectorCache
+
+    titles = {a.title for a in ferry_assistant.corpus.snapshot().articles.values()}
+    embedded: list[list[str]] = []
+    real = VectorCache.vectors
+
+    def recording(self, texts):
+        embedded.append(list(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(VectorCache, "vectors", recording)
+    result = ferry_assistant.ask("Summarize the Lakeside ferry refit article")
+    assert {c["source"] for c in result["citations"]} == {STORY}
+    assert len(titles) == 6 and not any(set(texts) >= titles for texts in embedded)
+
+
 def test_a_summary_of_one_aspect_gives_the_sentences_about_it(ferry_assistant):
     """"Summarize the ferry's new pier" asks about one aspect: the summary holds the sentences on it, which a
     summary of the whole story leaves out; a request for the whole article names no aspect."""
