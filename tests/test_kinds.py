@@ -168,12 +168,10 @@ def test_summarize_request_gives_an_extractive_summary_of_that_article(ferry_ass
     assert all(c["quote"].rstrip()[-1] in ".!?" for c in result["citations"])  # sentences, not headings
 
 
-def test_a_summary_request_looks_only_at_the_articles_its_search_found(ferry_assistant, monkeypatch):
-    """Which article a summary request names is judged among the articles its search found, not by comparing
-    it with every title in the collection (O(collection) a request: 100,000 titles at scale)."""
+def _record_embeddings(monkeypatch) -> list[list[str]]:
+    """The texts of every embedding call the answerer makes from now on (the real model still embeds them)."""
     from rag.evidence import VectorCache
 
-    titles = {a.title for a in ferry_assistant.corpus.snapshot().articles.values()}
     embedded: list[list[str]] = []
     real = VectorCache.vectors
 
@@ -182,6 +180,14 @@ def test_a_summary_request_looks_only_at_the_articles_its_search_found(ferry_ass
         return real(self, texts)
 
     monkeypatch.setattr(VectorCache, "vectors", recording)
+    return embedded
+
+
+def test_a_summary_request_looks_only_at_the_articles_its_search_found(ferry_assistant, monkeypatch):
+    """Which article a summary request names is judged among the articles its search found, not by comparing
+    it with every title in the collection (O(collection) a request: 100,000 titles at scale)."""
+    titles = {a.title for a in ferry_assistant.corpus.snapshot().articles.values()}
+    embedded = _record_embeddings(monkeypatch)
     result = ferry_assistant.ask("Summarize the Lakeside ferry refit article")
     assert {c["source"] for c in result["citations"]} == {STORY}
     assert len(titles) == 6 and not any(set(texts) >= titles for texts in embedded)
@@ -455,3 +461,31 @@ def test_a_yes_no_question_is_answered_no_by_a_negating_word_or_prefix(fresh, tm
     assert "unpublished memoir" in memoir["citations"][0]["quote"]
     council = assistant.ask("Does the county council pay the rescue team's running costs?")
     assert council["answer"] == "No" and "nothing from the county council" in council["citations"][0]["quote"], council["text"]
+
+
+def test_a_describe_request_on_a_long_article_embeds_a_shortlist_not_every_sentence(fresh, tmp_path, monkeypatch):
+    """A describe request compares the article's other sentences with what is asked: the vectors stored at
+    ingest shortlist DESCRIBE_SHORTLIST of them, and only those are embedded as they read (a long article's
+    300 sentences had cost a first-time question ~0.4 s). The sentences about the thing still come back."""
+    from ingest import run_ingest
+    from rag import Assistant
+    from rag.answer import DESCRIBE_SHORTLIST
+
+    towns = ["Arden", "Belmont", "Carrow", "Dunmore", "Elsworth", "Fairleigh", "Glenholt", "Harwick", "Ivybridge",
+             "Jarrow", "Kelso", "Lydford", "Marlow", "Newlyn", "Orford", "Penrith", "Quarley", "Rydal", "Selby",
+             "Tenby", "Ulverston", "Ventnor", "Whitby", "Yarm"]
+    filler = " ".join(f"The market in {town} opens at {7 + n % 3} o'clock and sells {n + 12} kinds of cheese."
+                      for n, town in enumerate(towns))
+    text = ("# Market towns of the north\n\n" + filler + "\n\nThe clock tower in Selby is a square stone tower "
+            "built in 1862. Its clock face is four metres across and its bell weighs two tonnes.\n")
+    path = tmp_path / "market-towns.md"
+    path.write_text(text, encoding="utf-8")
+    assert run_ingest(fresh, [str(path)]).added == 1
+    assistant = Assistant(fresh)
+    sentences = {s.text for s in assistant.corpus.snapshot().articles[path.name].sentences}
+    assert len(sentences) > DESCRIBE_SHORTLIST + 10
+    embedded = _record_embeddings(monkeypatch)
+    result = assistant.ask("Describe the clock tower in Selby.")
+    assert result["kind"] == "describe" and any("bell weighs two tonnes" in c["quote"] for c in result["citations"]), \
+        result["text"]
+    assert max(len(sentences & set(texts)) for texts in embedded) <= DESCRIBE_SHORTLIST
