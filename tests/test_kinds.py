@@ -463,17 +463,18 @@ def test_a_yes_no_question_is_answered_no_by_a_negating_word_or_prefix(fresh, tm
     assert council["answer"] == "No" and "nothing from the county council" in council["citations"][0]["quote"], council["text"]
 
 
-def test_a_describe_request_on_a_long_article_embeds_a_shortlist_not_every_sentence(fresh, tmp_path, monkeypatch):
-    """A describe request compares the article's other sentences with what is asked: the vectors stored at
-    ingest shortlist DESCRIBE_SHORTLIST of them, and only those are embedded as they read (a long article's
-    300 sentences had cost a first-time question ~0.4 s). The sentences about the thing still come back."""
+def test_a_describe_or_summary_request_on_a_long_article_embeds_a_shortlist_not_every_sentence(fresh, tmp_path,
+                                                                                             monkeypatch):
+    """A describe request compares the article's other sentences with what is asked, and a summary compares
+    them with the article's gist: the vectors stored at ingest shortlist DESCRIBE_SHORTLIST or
+    SUMMARY_SHORTLIST of them, and only those are embedded as they read (a long article's 300 sentences had
+    cost a first-time question ~0.4 s). The sentences about the thing still come back."""
     from ingest import run_ingest
     from rag import Assistant
-    from rag.answer import DESCRIBE_SHORTLIST
+    from rag.answer import DESCRIBE_SHORTLIST, SUMMARY_SHORTLIST
 
-    towns = ["Arden", "Belmont", "Carrow", "Dunmore", "Elsworth", "Fairleigh", "Glenholt", "Harwick", "Ivybridge",
-             "Jarrow", "Kelso", "Lydford", "Marlow", "Newlyn", "Orford", "Penrith", "Quarley", "Rydal", "Selby",
-             "Tenby", "Ulverston", "Ventnor", "Whitby", "Yarm"]
+    towns = [f"{a}{b}" for a in ("Ard", "Bel", "Car", "Dun", "Els", "Fair", "Glen", "Har") for b in ("ton", "ford", "by", "wick",
+                                                                                                   "mere", "stead", "holm")]
     filler = " ".join(f"The market in {town} opens at {7 + n % 3} o'clock and sells {n + 12} kinds of cheese."
                       for n, town in enumerate(towns))
     text = ("# Market towns of the north\n\n" + filler + "\n\nThe clock tower in Selby is a square stone tower "
@@ -483,9 +484,13 @@ def test_a_describe_request_on_a_long_article_embeds_a_shortlist_not_every_sente
     assert run_ingest(fresh, [str(path)]).added == 1
     assistant = Assistant(fresh)
     sentences = {s.text for s in assistant.corpus.snapshot().articles[path.name].sentences}
-    assert len(sentences) > DESCRIBE_SHORTLIST + 10
+    assert len(sentences) > SUMMARY_SHORTLIST + 10
     embedded = _record_embeddings(monkeypatch)
     result = assistant.ask("Describe the clock tower in Selby.")
     assert result["kind"] == "describe" and any("bell weighs two tonnes" in c["quote"] for c in result["citations"]), \
         result["text"]
     assert max(len(sentences & set(texts)) for texts in embedded) <= DESCRIBE_SHORTLIST
+    embedded.clear()
+    summary = assistant.ask("Summarize the article about market towns of the north.")
+    assert summary["kind"] == "summarize" and {c["source"] for c in summary["citations"]} == {path.name}, summary["text"]
+    assert max(len(sentences & set(texts)) for texts in embedded) <= SUMMARY_SHORTLIST
