@@ -906,14 +906,15 @@ _NEGATION = re.compile(r"\b(not|never|no|none|nothing|nobody|nowhere|neither|nor
 _NEGATING_PREFIX = re.compile(r"\b(?:un|non-?|dis)([a-z]{4,})")  # "*un*published", "*non*-refundable", "*dis*agree"
 
 
-def _negated(info: QuestionInfo, sentence: str) -> bool:
-    """The sentence says no: a negation ("not", "nothing"), or one of the question's words with a negating
-    prefix ("an *unpublished* memoir" of "was the memoir published?")."""
-    said = fold(sentence)
+def _negated(text: str, other: str) -> bool:
+    """The text (a question or the sentence that answers it) says no: a negation ("not", "nothing"), or a word of
+    the other text under a negating prefix ("an *unpublished* memoir" of "was the memoir published?", and
+    "was it *unpublished*?" of "it was published")."""
+    said = fold(text)
     if _NEGATION.search(said):
         return True
-    asked = {t.stem for t in info.terms if t.pos in {"VERB", "ADJ", "NOUN"}}
-    return any(stem(word) in asked for word in _NEGATING_PREFIX.findall(said))
+    others = set(content_stems(other))
+    return any(stem(word) in others for word in _NEGATING_PREFIX.findall(said))
 
 
 def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, cache: VectorCache,
@@ -922,7 +923,6 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
     negated, or states another value where the question names one; else the sources don't settle it."""
     decision = Decision(info, outcome="yesno")
     items, lacking = covered(info, evidence, snap, cache, settings, whole_claim=True)
-    q_negative = bool(_NEGATION.search(fold(info.text)))
     stating = [e for e in items if e.lexical >= 0.45]
     # the sentence that states most of the claim, its values and qualities included ("in 2020",
     # "unanimous"): a sentence that names the vote but not that it was unanimous settles nothing, and one that
@@ -946,7 +946,7 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
         decision.confidence = 0.0
     elif stating:
         best = stating[0]
-        s_negative = _negated(info, best.sentence.text)
+        s_negative, q_negative = _negated(best.sentence.text, info.text), _negated(info.text, best.sentence.text)
         decision.verdict = "yes" if s_negative == q_negative else "no"
         decision.reason = ("the sentence states it" if decision.verdict == "yes"
                            else "the sentence states it negated")
@@ -1154,12 +1154,8 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
             return vectors @ asked + SUMMARY_CENTRALITY * (vectors @ centre) + lead
         return vectors @ centre + lead
 
-    if len(sentences) > SUMMARY_SHORTLIST:
-        # the vectors stored at ingest ("title: sentence") shortlist the likeliest sentences; only those are
-        # embedded as they read (a long article's 300 sentences cost a first-time request ~0.4 s)
-        stored = scored(cache.sentence_vectors([(article.title, x) for x in sentences]), lead)
-        keep = sorted(np.argsort(-stored)[:SUMMARY_SHORTLIST])
-        sentences, lead = [sentences[i] for i in keep], lead[keep]
+    keep = _shortlist(cache, article.title, sentences, lambda vectors: scored(vectors, lead), SUMMARY_SHORTLIST)
+    sentences, lead = [sentences[i] for i in keep], lead[keep]
     scores = scored(cache.vectors([s.text for s in sentences]), lead)
     top = sorted(np.argsort(-scores)[:size])
     decision.chosen = [Evidence(sentences[i], article.title, sentences[i].text, float(scores[i]), 0.0, 1, float(scores[i]))
@@ -1168,6 +1164,16 @@ def decide_summary(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot,
     decision.confidence = 1.0
     decision.reason = f"summary of {source}" + (f", on “{aspect}”" if aspect else "")
     return decision
+
+
+def _shortlist(cache: VectorCache, title: str, sentences: list, score, size: int) -> list[int]:
+    """The positions, in article order, of the `size` sentences that `score` rates best on the vectors stored at
+    ingest ("title: sentence"): only those are then embedded as they read (a long article's 300 sentences cost a
+    first-time summary or description ~0.4 s). All of them when there are no more."""
+    if len(sentences) <= size:
+        return list(range(len(sentences)))
+    stored = score(cache.sentence_vectors([(title, x) for x in sentences]))
+    return sorted(int(i) for i in np.argsort(-stored)[:size])
 
 
 SUMMARY_SHORTLIST = 40  # sentences of a summarised article compared as they read (the rest by their stored vectors)
@@ -1240,11 +1246,8 @@ def decide_describe(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot
         return decision
     asked = re.sub(DESCRIBE_REQUEST, "", re.sub(r"^\W+", "", fold(info.text))).strip()
     q = cache.vectors([_without_title(asked, article.title)])[0]
-    if len(sentences) > DESCRIBE_SHORTLIST:
-        # the vectors stored at ingest ("title: sentence") shortlist the closest sentences; only those are
-        # embedded as they read (a long article's 300 sentences cost a first-time question ~0.4 s)
-        stored = cache.sentence_vectors([(article.title, x) for x in sentences]) @ q
-        sentences = [sentences[i] for i in sorted(np.argsort(-stored)[:DESCRIBE_SHORTLIST])]
+    sentences = [sentences[i] for i in _shortlist(cache, article.title, sentences, lambda vectors: vectors @ q,
+                                                   DESCRIBE_SHORTLIST)]
     relevance = cache.vectors([x.text for x in sentences]) @ q
     floor = SENTENCE_FLOOR * float(cache.vectors([best.sentence.text])[0] @ q)  # as close as the best, nearly
     extra = [sentences[i] for i in np.argsort(-relevance)[:size - len(decision.chosen)] if relevance[i] >= floor]

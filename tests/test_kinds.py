@@ -444,23 +444,28 @@ def test_a_person_named_in_full_once_is_a_person_by_surname_too(fresh, tmp_path)
 KEEPER_NOTES = ("# Notes on the keeper\n\nAfter he retired, the keeper settled in a cottage on Quay Row, where he kept bees "
                 "and wrote an unpublished memoir about his thirty winters on the rock.\n\nThe rescue team's running costs "
                 "are met by donations: it gets nothing from the county council.\n")
+BOARD_NOTES = "# Harbour board\n\nThe harbour board's accounts for 1935 were published in March 1936.\n"
 
 
 def test_a_yes_no_question_is_answered_no_by_a_negating_word_or_prefix(fresh, tmp_path):
     """"an *unpublished* memoir" says no to "was his memoir published?", as "it gets *nothing* from the county
-    council" says no to "does the council pay for it?"."""
+    council" says no to "does the council pay for it?"; and the prefix works the other way round: "were the
+    accounts *unpublished*?" is a no when they "were published"."""
     from ingest import run_ingest
     from rag import Assistant
 
-    path = tmp_path / "keeper-notes.md"
-    path.write_text(KEEPER_NOTES, encoding="utf-8")
-    assert run_ingest(fresh, [str(path)]).added == 1
+    paths = [tmp_path / "keeper-notes.md", tmp_path / "board-notes.md"]
+    paths[0].write_text(KEEPER_NOTES, encoding="utf-8")
+    paths[1].write_text(BOARD_NOTES, encoding="utf-8")
+    assert run_ingest(fresh, [str(p) for p in paths]).added == 2
     assistant = Assistant(fresh)
     memoir = assistant.ask("Was the keeper's memoir published?")
     assert memoir["kind"] == "yesno" and memoir["answer"] == "No", memoir["text"]
     assert "unpublished memoir" in memoir["citations"][0]["quote"]
     council = assistant.ask("Does the county council pay the rescue team's running costs?")
     assert council["answer"] == "No" and "nothing from the county council" in council["citations"][0]["quote"], council["text"]
+    accounts = assistant.ask("Were the harbour board's 1935 accounts unpublished?")
+    assert accounts["answer"] == "No" and "were published" in accounts["citations"][0]["quote"], accounts["text"]
 
 
 def test_a_describe_or_summary_request_on_a_long_article_embeds_a_shortlist_not_every_sentence(fresh, tmp_path,
