@@ -49,12 +49,18 @@ ARTICLES_DIR = EVAL_DIR / "articles"  # articles written for the eval, on other 
 # tenancy agreement with numbered clauses, defined terms, a schedule and an amendment that changes the rent; a
 # hard-wrapped Markdown conference programme with session tables, speaker bios and a late change notice; a two-page
 # PDF product recall notice with a serial-number table, a contact table and a paragraph across the page break) and
-# 123 questions, written the same way in the eighth session of 2026-12-03.
+# 123 questions, written the same way in the eighth session of 2026-12-03. fresh11: four more (a local paper's
+# page on a solar farm planning decision with a cookie banner, sidebars, footer, a conditions table, a list and a
+# correction; a hard-wrapped Markdown hospital leaflet with a clinics table and a revised appointment length; a
+# plain-text insurance claim decision letter with numbered sections and a corrected settlement; a two-page PDF field
+# trial report on an electric bin lorry with a results table and a paragraph across the page break) and 124
+# questions, written the same way in the first session of 2026-12-04.
 SPLITS = {"dev": EVAL_DIR / "dev.jsonl", "test": EVAL_DIR / "test.jsonl", "fresh": EVAL_DIR / "fresh.jsonl",
           "fresh3": EVAL_DIR / "fresh3.jsonl", "fresh4": EVAL_DIR / "fresh4.jsonl",
           "fresh5": EVAL_DIR / "fresh5.jsonl", "fresh6": EVAL_DIR / "fresh6.jsonl",
           "fresh7": EVAL_DIR / "fresh7.jsonl", "fresh8": EVAL_DIR / "fresh8.jsonl",
           "fresh9": EVAL_DIR / "fresh9.jsonl", "fresh10": EVAL_DIR / "fresh10.jsonl",
+          "fresh11": EVAL_DIR / "fresh11.jsonl",
           # follow-ups: a question asked after an earlier one ("history"), scored on the follow-up alone
           "followups": EVAL_DIR / "followups.jsonl"}
 

@@ -221,7 +221,7 @@ def backends(as_json: bool = typer.Option(False, "--json", help="Print a JSON li
 def evaluate(
     questions: Optional[Path] = typer.Option(
         None, "--questions", help="One JSONL question set (default: every set in eval/: dev, test, fresh, fresh3, "
-                                          "fresh4, fresh5, fresh6, fresh7, fresh8, fresh9, fresh10, followups)."),
+                                          "fresh4, fresh5, fresh6, fresh7, fresh8, fresh9, fresh10, fresh11, followups)."),
     out: Path = typer.Option(Path("eval/out"), "--out", help="Folder for results and reports."),
     k: Optional[int] = typer.Option(None, "-k", min=1, max=50, help="Chunks to retrieve (default: setting)."),
     baseline: bool = typer.Option(False, "--baseline", help="Also run the plain LangChain tutorial pipeline."),
