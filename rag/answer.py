@@ -824,14 +824,20 @@ def _passages(items: list[Evidence], snap: Snapshot, limit: int = 3, floor: floa
 
 
 def _section_start(item: Evidence, snap: Snapshot) -> Evidence:
-    """The first sentence under a section heading, as evidence with the heading's scores; the item itself
-    when it is no heading, or when what follows is not running text (a contact block's name line)."""
-    if not is_section_heading(item.sentence.text):
+    """The first sentence under a section heading, or after an FAQ's question ("Can someone else help me with
+    my plot?": it states nothing, the sentence after it answers), as evidence with the heading's scores; the
+    item itself when it is neither, or when what follows is not running text (a contact block's name line)."""
+    if not (is_section_heading(item.sentence.text) or _asks(item.sentence.text)):
         return item
     following = snap.following(item.sentence)
     if following is None or not _is_prose(following.text):
         return item
     return Evidence(following, item.title, following.text, item.dense, item.lexical, item.chunk_rank, item.score)
+
+
+def _asks(text: str) -> bool:
+    """A question in the article (an FAQ's entry, an interviewer's line): it names what follows, it states nothing."""
+    return text.rstrip().endswith("?") and len(text.split()) <= 25
 
 
 SENTENCE_FLOOR = 0.75  # a why/how/describe reply adds a sentence scoring at least this share of the best one
@@ -923,7 +929,7 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
     negated, or states another value where the question names one; else the sources don't settle it."""
     decision = Decision(info, outcome="yesno")
     items, lacking = covered(info, evidence, snap, cache, settings, whole_claim=True)
-    stating = [e for e in items if e.lexical >= 0.45]
+    stating = [_section_start(e, snap) for e in items if e.lexical >= 0.45]  # an FAQ's question: its answer
     # the sentence that states most of the claim, its values and qualities included ("in 2020",
     # "unanimous"): a sentence that names the vote but not that it was unanimous settles nothing, and one that
     # gives the release another year says no
@@ -935,6 +941,17 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
         bound = bound_verdict(info.text, best.sentence.text)
         decision.verdict = bound[0] if bound else "no"
         decision.reason = bound[1] if bound else f"the sentence gives another value where the question says {other[0]!r}"
+        decision.chosen = [best]
+        decision.confidence = best.lexical
+    elif stating and gaps[id(stating[0])] and _negated(stating[0].sentence.text, info.text) \
+            and not _negated(info.text, stating[0].sentence.text):
+        # the sentence denies the claim's action, "adding a quadratic term did *not* improve the fit": it says no
+        # to every narrower claim too, however the question qualifies what was improved ("the model of
+        # *microbial* biomass decline") or when ("reopened *yet*")
+        best = stating[0]
+        decision.verdict = "no"
+        decision.reason = (f"the sentence states it negated (without {', '.join(repr(t.word) for t in gaps[id(best)])},"
+                           " which a denial covers)")
         decision.chosen = [best]
         decision.confidence = best.lexical
     elif stating and gaps[id(stating[0])]:
@@ -957,8 +974,11 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
         named = [t for t in info.terms if t.required and (t.pos in {"PROPN", "NUM"} or t.word[:1].isdigit())]
         missing_values = [w for w in lacking if any(t.word == w for t in named)]
         if near and missing_values and len(missing_values) == len(lacking):
-            decision.verdict = "no"
-            decision.reason = f"the sources give something else where the question says {missing_values[0]!r}"
+            # "moves house 40 miles away" of "moves home more than 25 miles from the Club": a bound decides
+            bound = bound_verdict(info.text, near[0].sentence.text)
+            decision.verdict = bound[0] if bound else "no"
+            decision.reason = bound[1] if bound else \
+                f"the sources give something else where the question says {missing_values[0]!r}"
             decision.chosen = near[:1]
             decision.confidence = near[0].lexical
         else:

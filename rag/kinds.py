@@ -29,6 +29,10 @@ class Form:
     cues: tuple[str, ...]  # regexes over the folded question; the first form with a match wins
     short: bool  # the reply leads with a short span (factual, yes/no) rather than sentences
     sentence_cues: tuple[str, ...] = ()  # words that mark a sentence as answering this form ("because")
+    # also chosen by the question's structure: its main clause puts an auxiliary before the subject and any
+    # wh-word sits in a clause inside it ("*Does* the person *who* helps me have to ...?"), which a cue over
+    # the words cannot tell from a wh-question (`rag.question.inverted_polar`)
+    inverted: bool = False
 
 
 # the imperative that asks for a description; what follows it is what to describe (`decide_describe`)
@@ -56,7 +60,7 @@ FORMS: tuple[Form, ...] = (
                     r"discuss|describe|examine)\b", r"\bwhat is .* like\b", r"\bwhat is the (story|plot|premise|theme)"),
          short=False),
     Form(YESNO, (r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|must)\b(?!.*\b(who|what|"
-                 r"when|where|which|how many|how much)\b)",), short=True),
+                 r"when|where|which|how many|how much)\b)",), short=True, inverted=True),
     Form(FACTUAL, (r".",), short=True),
     # a yes/no question offering two values or names ("Was it released in 2022 or 2023?") asks which: found
     # by its parse (rag.question.alternatives), not by a cue, so it has none and no wording selects it here

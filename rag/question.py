@@ -140,7 +140,43 @@ def summary_aspect(question: str, title: str) -> str | None:
 
 def question_form(question: str) -> Form:
     q = fold(question).strip()
-    return next(f for f in FORMS if any(re.search(c, q) for c in f.cues))
+    return next(f for f in FORMS if any(re.search(c, q) for c in f.cues) or (f.inverted and inverted_polar(question)))
+
+
+_WH = frozenset({"who", "whom", "whose", "what", "which", "when", "where", "why", "how"})
+_CLAUSE = frozenset({"relcl", "ccomp", "acl", "advcl", "xcomp", "csubj"})  # a clause inside the main one
+
+
+def inverted_polar(question: str) -> bool:
+    """A yes/no question by its structure, wherever its wh-words are: the main clause puts an auxiliary before
+    its subject ("*Can* a member ... cancel?", "After the cooling-off period, *can* an Annual Member get a
+    refund?") and every wh-word belongs to a clause inside it ("the person *who* helps me", "reveal *what* the
+    company is valued at"). A request to the assistant ("can *you* tell me how many ...") or about what is known
+    ("is *it* known who ...") asks for the embedded answer, so it is not one."""
+    doc = parse_syntax(question)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None:
+        return False
+    subject = next((c for c in root.children if c.dep_ in {"nsubj", "nsubjpass", "expl"}), None)
+    if subject is None or fold(subject.text) in {"you", "it"}:
+        return False
+    before = subject.left_edge.i
+    inverted = [c.i for c in root.children if c.dep_ in {"aux", "auxpass"} and c.pos_ == "AUX" and c.i < before]
+    inverted += [root.i] if root.pos_ == "AUX" and root.i < before else []
+    if not inverted:
+        return False
+    # a wh-word before the auxiliary leads the question ("At *what* time does it open?"); one after it asks
+    # within the main clause unless a clause inside it holds it
+    return not any(fold(t.text) in _WH and (t.i < min(inverted) or _clause_of(t).i == root.i) for t in doc)
+
+
+def _clause_of(token):
+    """The head of the clause a token belongs to: the first clausal dependent on its way up, else the root."""
+    while token.head.i != token.i:  # spaCy makes a new Token object on each access: compare positions
+        if token.dep_ in _CLAUSE:
+            return token
+        token = token.head
+    return token
 
 
 def wh_kinds(question: str) -> tuple[tuple[str, ...], str] | None:

@@ -441,6 +441,27 @@ def test_a_person_named_in_full_once_is_a_person_by_surname_too(fresh, tmp_path)
     assert "Mercy Chebet" in winner and "PERSON" in winner, explained
 
 
+def _with_notes(settings, folder, notes: dict[str, str]):
+    """An assistant on the collection with these short articles (name → text) ingested beside it."""
+    from ingest import run_ingest
+    from rag import Assistant
+
+    paths = []
+    for name, text in notes.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        paths.append(str(folder / name))
+    assert run_ingest(settings, paths).added == len(paths)
+    return Assistant(settings)
+
+
+def _verdicts(assistant, cases: list[tuple[str, str, str]]) -> None:
+    """Each (question, verdict, words its deciding sentence holds): a yes/no reply with that verdict, citing it."""
+    for question, verdict, needle in cases:
+        result = assistant.ask(question)
+        assert result["kind"] == "yesno" and result["answer"] == verdict, (question, result["text"])
+        assert needle in " ".join(result["citations"][0]["quote"].split()), (question, result["text"])
+
+
 KEEPER_NOTES = ("# Notes on the keeper\n\nAfter he retired, the keeper settled in a cottage on Quay Row, where he kept bees "
                 "and wrote an unpublished memoir about his thirty winters on the rock.\n\nThe rescue team's running costs "
                 "are met by donations: it gets nothing from the county council.\n")
@@ -451,21 +472,11 @@ def test_a_yes_no_question_is_answered_no_by_a_negating_word_or_prefix(fresh, tm
     """"an *unpublished* memoir" says no to "was his memoir published?", as "it gets *nothing* from the county
     council" says no to "does the council pay for it?"; and the prefix works the other way round: "were the
     accounts *unpublished*?" is a no when they "were published"."""
-    from ingest import run_ingest
-    from rag import Assistant
-
-    paths = [tmp_path / "keeper-notes.md", tmp_path / "board-notes.md"]
-    paths[0].write_text(KEEPER_NOTES, encoding="utf-8")
-    paths[1].write_text(BOARD_NOTES, encoding="utf-8")
-    assert run_ingest(fresh, [str(p) for p in paths]).added == 2
-    assistant = Assistant(fresh)
-    memoir = assistant.ask("Was the keeper's memoir published?")
-    assert memoir["kind"] == "yesno" and memoir["answer"] == "No", memoir["text"]
-    assert "unpublished memoir" in memoir["citations"][0]["quote"]
-    council = assistant.ask("Does the county council pay the rescue team's running costs?")
-    assert council["answer"] == "No" and "nothing from the county council" in council["citations"][0]["quote"], council["text"]
-    accounts = assistant.ask("Were the harbour board's 1935 accounts unpublished?")
-    assert accounts["answer"] == "No" and "were published" in accounts["citations"][0]["quote"], accounts["text"]
+    assistant = _with_notes(fresh, tmp_path, {"keeper-notes.md": KEEPER_NOTES, "board-notes.md": BOARD_NOTES})
+    _verdicts(assistant, [("Was the keeper's memoir published?", "No", "unpublished memoir"),
+                          ("Does the county council pay the rescue team's running costs?", "No",
+                           "nothing from the county council"),
+                          ("Were the harbour board's 1935 accounts unpublished?", "No", "were published")])
 
 
 def test_a_describe_or_summary_request_on_a_long_article_embeds_a_shortlist_not_every_sentence(fresh, tmp_path,
@@ -499,3 +510,20 @@ def test_a_describe_or_summary_request_on_a_long_article_embeds_a_shortlist_not_
     summary = assistant.ask("Summarize the article about market towns of the north.")
     assert summary["kind"] == "summarize" and {c["source"] for c in summary["citations"]} == {path.name}, summary["text"]
     assert max((len(sentences & set(texts)) for texts in embedded), default=0) <= SUMMARY_SHORTLIST
+
+
+TRIAL_NOTES = ("# Grazing trial\n\nThe decline was best described by a linear model; adding a quadratic term did not "
+               "improve the fit.\n\n## Visiting\n\nCan I bring my dog to the open day?\n\nSorry, dogs are not allowed "
+               "anywhere on the site.\n\n## Membership\n\nA member may cancel early if the member moves home to an "
+               "address more than 25 miles from the club.\n")
+
+
+def test_yes_no_verdicts_from_a_denial_an_faq_answer_and_a_bound(fresh, tmp_path):
+    """A denial says no to a narrower claim ("did not improve the fit" of "improve the model of the *microbial*
+    decline"); an FAQ's question states nothing, the sentence after it answers; a bound the sentence sets ("more
+    than 25 miles") decides a value the question names (40 miles) that the article never states."""
+    assistant = _with_notes(fresh, tmp_path, {"trial-notes.md": TRIAL_NOTES})
+    _verdicts(assistant, [
+        ("Did adding a quadratic term improve the model of the microbial decline?", "No", "did not improve the fit"),
+        ("Can I bring my dog to the open day?", "No", "dogs are not allowed"),
+        ("Can a member who moves house 40 miles away cancel early?", "Yes", "more than 25 miles")])

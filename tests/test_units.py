@@ -36,6 +36,21 @@ def test_form_and_expected_kind_come_from_the_wording(question, form, first_kind
     assert info.form == form and info.expects[0] == first_kind, info.kind_reason
 
 
+@pytest.mark.parametrize("question,form", [
+    # the main clause inverts its auxiliary and subject; the wh-word belongs to a clause inside it
+    ("Does the person who helps me work my plot have to be a resident?", "yesno"),  # a relative clause
+    ("Did the company reveal what it is now valued at?", "yesno"),  # a complement clause
+    ("After the cooling-off period, can a member get a refund?", "yesno"),  # a fronted phrase before the auxiliary
+    ("What did the company reveal?", "factual"),  # the wh-word is the main clause's own object
+    ("Which company did the person who helps me work for?", "factual"),
+    ("Can you tell me how many people attended?", "factual"),  # a request to the assistant asks for the number
+    ("Is it known who designed the bridge?", "factual"),
+    ('Will Pritchard, who disliked the song, writes for which newspaper?', "factual"),  # "Will" is a name here
+])
+def test_a_yes_no_question_is_known_by_its_structure(question, form):
+    assert analyse(question).form == form
+
+
 @pytest.mark.parametrize("question,focus", [
     ("Which architecture award did the museum building win?", "award"),  # not cut at the "a" of "award"
     ("What is the name of the mayor's wife?", "wife"),  # the name of what
