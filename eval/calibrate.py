@@ -153,11 +153,16 @@ def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed
          out: Path = typer.Option(Path(__file__).resolve().parents[1] / "rag" / "calibration.json"),
          keep_features: bool = typer.Option(False, help="Keep the ranker's feature weights in `out` and refit only "
                                             "the confidence and its thresholds (a change to the confidence "
-                                            "signals should not reshuffle which span wins).")) -> None:
+                                            "signals should not reshuffle which span wins)."),
+         splits: str = typer.Option("dev", help="Comma-separated question sets to fit on (never test)."),
+         ) -> None:
     from rag import FEATURES, SIGNALS
 
+    names = [s.strip() for s in splits.split(",") if s.strip()]
+    if "test" in names or any(n not in SPLITS for n in names):
+        raise typer.BadParameter(f"fit on known sets other than test: {', '.join(s for s in SPLITS if s != 'test')}")
     settings = Settings()
-    assistant, gathered = gather(settings, load_questions(SPLITS["dev"]))
+    assistant, gathered = gather(settings, [q for n in names for q in load_questions(SPLITS[n])])
     groups = candidate_groups(assistant, gathered)
     signs = {n: f.weight for n, f in FEATURES.items()}
     if keep_features:
@@ -190,7 +195,7 @@ def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed
     fitted = {"bias": round(float(w[0]), 4), **{s: round(float(v), 4) for s, v in zip(SIGNALS, w[1:])}}
     payload = {"features": features, "weights": fitted,
                "min_confidence": round(min_conf, 3), "refuse_below": round(refuse, 3),
-               "note": f"fitted by eval/calibrate.py on eval/dev.jsonl: {len(rows)} winning spans, "
+               "note": f"fitted by eval/calibrate.py on {', '.join(names)}: {len(rows)} winning spans, "
                        f"{int(y.sum())} right; the fitted features put a right span first for {right_first} of "
                        f"{len(groups)} answerable questions (confidence fitted on 4-fold cross-fitted winners); "
                        f"max_wrong {max_wrong}, wrong_cost {wrong_cost}, max_false_refusal {max_false_refusal}, "
@@ -203,7 +208,8 @@ def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed
         typer.echo(f"  threshold {t:.2f}: shown {int(m.sum())}, wrong {int((1 - y[m]).sum())} "
                    f"(unanswerable {int((m & ~answerable).sum())})")
     typer.echo(json.dumps(payload, indent=1))
-    typer.echo(f"dev: shown {int(shown.sum())}/{len(rows)}, wrong among shown {(1 - y[shown]).sum() / max(1, shown.sum()):.3f}, "
+    typer.echo(f"{'+'.join(names)}: shown {int(shown.sum())}/{len(rows)}, "
+               f"wrong among shown {(1 - y[shown]).sum() / max(1, shown.sum()):.3f}, "
                f"refused by threshold: answerable {int(((conf < refuse) & answerable).sum())}, "
                f"unanswerable {int(((conf < refuse) & ~answerable).sum())}/{int((~answerable).sum())}")
 
