@@ -1,17 +1,16 @@
-"""Fit the extractive answerer on the tuning sets (`TUNING_SPLITS`: dev and the fresh sets earlier sessions
-analysed; never test, fresh10 or fresh11): the candidate features' weights, then its confidence and its two
-thresholds.
+"""Fit the extractive answerer on the dev split: the candidate features' weights, then its confidence and
+its two thresholds.
 
-`python -m eval.calibrate` runs those sets and writes `rag/calibration.json`:
+`python -m eval.calibrate` runs eval/dev.jsonl (never test) and writes `rag/calibration.json`:
 - `features`: the weights of `rag.answer.FEATURES`, fitted as a conditional logit (softmax over each
   question's candidate spans, the right spans the target; numpy, L2): which span wins;
 - `weights`: a logistic regression of the winner's named signals (`rag.answer.SIGNALS`) on whether it
   is right: how sure the answerer is;
 - `min_confidence`: a short answer is shown at or above it; among the thresholds at which at most
-  `--max-wrong` of the short answers shown on those sets are wrong, the one that maximises right − `--wrong-cost` ×
+  `--max-wrong` of the short answers shown on dev are wrong, the one that maximises right − `--wrong-cost` ×
   wrong (a wrong short answer costs more than falling back to the passages);
 - `refuse_below`: below it the reply is a refusal rather than passages; chosen so that at most
-  `--max-false-refusal` of their answerable questions are refused by it, and at least
+  `--max-false-refusal` of dev's answerable questions are refused by it, and at least
   `--min-refusal-precision` of what it refuses is unanswerable (0 when no threshold is that precise).
 """
 
@@ -26,13 +25,6 @@ import typer
 from eval.harness import SPLITS, eval_settings, load_questions
 from eval.metrics import contains_answer, crisp_answer
 from sourcechat.settings import Settings
-
-# The sets confidence is fitted on: dev and the eight fresh sets whose failures earlier sessions read. Fitted on
-# dev alone (296 winners), whose near misses the rules had been tuned on, confidence showed 5.8% of dev's short
-# answers wrong but 38% (8 of 21) on fresh11, never seen; fitted on these nine (1,189 winners, with the feature
-# weights kept) it shows fewer short answers everywhere and far fewer wrong ones where nothing was tuned
-# (README, Eval). test, fresh10 and fresh11 stay out: they measure it.
-TUNING_SPLITS = ("dev", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")
 
 
 def gather(settings: Settings, questions: list[dict]) -> tuple[object, list[tuple[dict, dict]]]:
@@ -151,18 +143,18 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 4000, lr: f
     return np.r_[w[0] - (raw * mean).sum(), raw]
 
 
-def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed among those shown."),
+def main(max_wrong: float = typer.Option(0.08, help="Wrong short answers allowed among those shown (dev)."),
          wrong_cost: float = typer.Option(3.0, help="How many right short answers one wrong one costs: the threshold "
-                                          "maximises right − wrong_cost × wrong among those shown within "
+                                          "maximises right − wrong_cost × wrong among those shown (dev) within "
                                           "--max-wrong. A wrong answer shown as sure is worse than the passages."),
-         max_false_refusal: float = typer.Option(0.03, help="Answerable questions the threshold may refuse."),
+         max_false_refusal: float = typer.Option(0.03, help="Answerable questions the threshold may refuse (dev)."),
          min_refusal_precision: float = typer.Option(0.5, help="Share of the threshold's refusals that must be of "
-                                                     "unanswerable questions: right at least as often as wrong."),
+                                                     "unanswerable questions (dev): right at least as often as wrong."),
          out: Path = typer.Option(Path(__file__).resolve().parents[1] / "rag" / "calibration.json"),
          keep_features: bool = typer.Option(False, help="Keep the ranker's feature weights in `out` and refit only "
                                             "the confidence and its thresholds (a change to the confidence "
                                             "signals should not reshuffle which span wins)."),
-         splits: str = typer.Option(",".join(TUNING_SPLITS), help="Comma-separated question sets to fit on (never test)."),
+         splits: str = typer.Option("dev", help="Comma-separated question sets to fit on (never test)."),
          ) -> None:
     from rag import FEATURES, SIGNALS
 
