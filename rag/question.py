@@ -414,6 +414,8 @@ def analyse(question: str, context: str = "", similarity: Similarity | None = No
     names_a_proper = bool(after_wh and after_wh.group(1)[:1].isupper())
     if form.name != FACTUAL and form.name != YESNO:
         expects = (ANY,)
+    elif form.name == YESNO and _WH & set(words(question)):  # "does the person *who* helps me ...": not asked
+        expects, reason = (ANY,), "a yes/no question: its wh-word is inside a clause of its own"
     offered = alternatives(question) if form.name == YESNO else ()
     return QuestionInfo(question, CHOICE if offered else form.name, expects, tuple(terms), focus, reason,
                         names_a_proper, offered)
