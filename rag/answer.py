@@ -943,32 +943,24 @@ def decide_yesno(info: QuestionInfo, evidence: list[Evidence], snap: Snapshot, c
         decision.reason = bound[1] if bound else f"the sentence gives another value where the question says {other[0]!r}"
         decision.chosen = [best]
         decision.confidence = best.lexical
-    elif stating and gaps[id(stating[0])] and _negated(stating[0].sentence.text, info.text) \
-            and not _negated(info.text, stating[0].sentence.text):
-        # the sentence denies the claim's action, "adding a quadratic term did *not* improve the fit": it says no
-        # to every narrower claim too, however the question qualifies what was improved ("the model of
-        # *microbial* biomass decline") or when ("reopened *yet*")
-        best = stating[0]
-        decision.verdict = "no"
-        decision.reason = (f"the sentence states it negated (without {', '.join(repr(t.word) for t in gaps[id(best)])},"
-                           " which a denial covers)")
-        decision.chosen = [best]
-        decision.confidence = best.lexical
-    elif stating and gaps[id(stating[0])]:
-        best = stating[0]
-        decision.verdict = "not settled"
-        decision.reason = (f"the closest sentence does not state {', '.join(repr(t.word) for t in gaps[id(best)])}"
-                           " or its opposite")
-        decision.chosen = stating[:2]
-        decision.confidence = 0.0
     elif stating:
         best = stating[0]
         s_negative, q_negative = _negated(best.sentence.text, info.text), _negated(info.text, best.sentence.text)
-        decision.verdict = "yes" if s_negative == q_negative else "no"
-        decision.reason = ("the sentence states it" if decision.verdict == "yes"
-                           else "the sentence states it negated")
-        decision.chosen = [best]
-        decision.confidence = best.lexical
+        unstated = ", ".join(repr(t.word) for t in gaps[id(best)])
+        # a sentence that denies the claim's action ("adding a quadratic term did *not* improve the fit") says no
+        # to every narrower claim too, however the question qualifies what ("the model of *microbial* biomass
+        # decline") or when ("reopened *yet*"); one that affirms it without the qualifier settles nothing
+        if unstated and not (s_negative and not q_negative):
+            decision.verdict = "not settled"
+            decision.reason = f"the closest sentence does not state {unstated} or its opposite"
+            decision.chosen = stating[:2]
+            decision.confidence = 0.0
+        else:
+            decision.verdict = "yes" if s_negative == q_negative else "no"
+            decision.reason = ("the sentence states it" if decision.verdict == "yes" else "the sentence states it negated"
+                               + (f" (without {unstated}, which a denial covers)" if unstated else ""))
+            decision.chosen = [best]
+            decision.confidence = best.lexical
     else:
         near = [e for e in evidence[:DEPTH] if e.lexical >= 0.45]
         named = [t for t in info.terms if t.required and (t.pos in {"PROPN", "NUM"} or t.word[:1].isdigit())]

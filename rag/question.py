@@ -143,7 +143,7 @@ def question_form(question: str) -> Form:
     return next(f for f in FORMS if any(re.search(c, q) for c in f.cues) or (f.inverted and inverted_polar(question)))
 
 
-_WH = frozenset({"who", "whom", "whose", "what", "which", "when", "where", "why", "how"})
+_WH = QUESTION_WORDS - {"name", "named"}  # the wh-words ("name the architect" is a request, no wh-word)
 _CLAUSE = frozenset({"relcl", "ccomp", "acl", "advcl", "xcomp", "csubj"})  # a clause inside the main one
 
 
